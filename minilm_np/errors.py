@@ -1,0 +1,30 @@
+"""The exceptions minilm-np raises when a model cannot be loaded.
+
+Every loading failure is a ``ModelLoadError``, so ``except minilm_np.ModelLoadError`` catches them all.
+Subclasses say which part failed; those about missing files are also ``FileNotFoundError``.
+Bad arguments to ``predict``/``rank``/``encode`` are plain ``TypeError``/``ValueError``.
+"""
+
+
+class ModelLoadError(Exception):
+    """A model directory, file or Hub name could not be turned into a working model."""
+
+
+class ModelNotFoundError(ModelLoadError, FileNotFoundError):
+    """A directory or a file the model needs does not exist."""
+
+
+class ConfigError(ModelLoadError):
+    """config.json (or a sentence-transformers config) is unreadable, invalid or not supported."""
+
+
+class WeightsError(ModelLoadError):
+    """The weights file is unreadable, or a tensor is missing, mis-shaped or not finite."""
+
+
+class TokenizerError(ModelLoadError):
+    """The tokenizer files are missing or unreadable."""
+
+
+class HubError(ModelLoadError):
+    """A Hub name could not be resolved to a local directory (offline, unknown, or no network)."""
