@@ -1,0 +1,92 @@
+import json
+
+import pytest
+
+from minilm_np.corpus import Corpus, CorpusError, corpus_from_texts, read_corpus
+
+
+def test_text_file_split_into_sentences_by_default(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text("Berlin is big. Dr. Who is not.\n\nParis is old.\n", encoding="utf-8")
+    corpus = read_corpus(f)
+    assert corpus.ids == ["1", "2", "3"]
+    assert corpus.texts == ["Berlin is big.", "Dr. Who is not.", "Paris is old."]
+
+
+def test_text_file_split_modes(tmp_path):
+    f = tmp_path / "c.txt"
+    f.write_text("a. B.\nc\n\nd\n", encoding="utf-8")
+    assert read_corpus(f, split="lines").texts == ["a. B.", "c", "d"]
+    assert read_corpus(f, split="paragraphs").texts == ["a. B. c", "d"]
+    with pytest.raises(ValueError, match="split mode"):
+        read_corpus(f, split="words")
+
+
+def test_jsonl_with_and_without_ids(tmp_path):
+    f = tmp_path / "c.jsonl"
+    lines = [{"id": "a", "text": "first. still first"}, {"text": "second"}, {"id": 7, "text": "  "}, {"id": 9, "text": "x"}]
+    f.write_text("\n".join(json.dumps(r) for r in lines) + "\n\n", encoding="utf-8")
+    corpus = read_corpus(f)
+    assert corpus.ids == ["a", "2", "9"]  # missing id -> line number; empty text dropped
+    assert corpus.texts == ["first. still first", "second", "x"]
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        ('{"text": "ok"}\n{"text": oops}\n', "line 2: not valid JSON"),
+        ('{"text": "ok"}\n\n{"id": 3}\n', 'line 3: no "text" field'),
+        ('{"text": 5}\n', 'line 1: "text" must be a string'),
+        ('["text"]\n', "line 1: expected a JSON object"),
+        ('{"id": [1], "text": "a"}\n', 'line 1: "id" must be'),
+        ('{"id": 1, "text": "a"}\n{"id": "1", "text": "b"}\n', "duplicate id '1'"),
+    ],
+)
+def test_jsonl_errors_name_the_line(tmp_path, content, message):
+    f = tmp_path / "bad.jsonl"
+    f.write_text(content, encoding="utf-8")
+    with pytest.raises(CorpusError, match=message) as info:
+        read_corpus(f)
+    assert "bad.jsonl" in str(info.value)
+    assert isinstance(info.value, ValueError)
+
+
+def test_directory_of_text_files(tmp_path):
+    (tmp_path / "b.txt").write_text("One. Two.", encoding="utf-8")
+    (tmp_path / "a.txt").write_text("Three.", encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "c.txt").write_text("Four.", encoding="utf-8")
+    (tmp_path / "ignored.md").write_text("Not me.", encoding="utf-8")
+    corpus = read_corpus(tmp_path)
+    assert corpus.ids == ["a.txt:1", "b.txt:1", "b.txt:2", "sub/c.txt:1"]
+    assert corpus.texts == ["Three.", "One.", "Two.", "Four."]
+
+
+def test_empty_corpus_is_an_error(tmp_path):
+    f = tmp_path / "empty.txt"
+    f.write_text("  \n\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="no passages"):
+        read_corpus(f)
+    with pytest.raises(CorpusError, match="no .txt files"):
+        (tmp_path / "d").mkdir()
+        read_corpus(tmp_path / "d")
+
+
+def test_missing_file_and_bad_encoding(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope.txt"):
+        read_corpus(tmp_path / "nope.txt")
+    f = tmp_path / "latin.txt"
+    f.write_bytes("caf\xe9.".encode("latin-1"))
+    with pytest.raises(CorpusError, match="not valid utf-8"):
+        read_corpus(f)
+    assert read_corpus(f, encoding="latin-1").texts == ["café."]
+
+
+def test_corpus_from_texts():
+    corpus = corpus_from_texts(["a", " ", "b"])
+    assert corpus == Corpus(["1", "3"], ["a", "b"])
+    assert len(corpus) == 2
+    with pytest.raises(TypeError):
+        corpus_from_texts("ab")
+    with pytest.raises(CorpusError, match="duplicate"):
+        corpus_from_texts(["a", "b"], ids=["x", "x"])
