@@ -1,5 +1,15 @@
-"""minilm-np: pure-NumPy inference for the MiniLM MS MARCO cross-encoders and the MiniLM embedder."""
+"""minilm-np: pure-NumPy inference for the MiniLM MS MARCO cross-encoders and the MiniLM embedder.
 
+    >>> from minilm_np import CrossEncoder, Embedder
+    >>> ce = CrossEncoder.from_pretrained("L-6")          # or a local directory
+    >>> ce.predict([("How many people live in Berlin?", "Berlin had a population of 3,520,031 ...")])
+"""
+
+from .cross_encoder import CrossEncoder
+from .embedder import Embedder
 from .errors import ConfigError, HubError, ModelLoadError, ModelNotFoundError, TokenizerError, WeightsError
+from .family import models
 
-__all__ = ["ConfigError", "HubError", "ModelLoadError", "ModelNotFoundError", "TokenizerError", "WeightsError"]
+__all__ = ["CrossEncoder", "Embedder", "models", "ConfigError", "HubError", "ModelLoadError",
+           "ModelNotFoundError", "TokenizerError", "WeightsError"]
+__version__ = "0.1.0"

@@ -1,0 +1,110 @@
+"""CrossEncoder: score (query, passage) pairs with a BERT sequence classifier, as sentence-transformers'
+CrossEncoder does, in NumPy."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+
+import numpy as np
+
+from . import model
+from .batching import run_sorted
+from .checkpoint import Checkpoint, load_checkpoint
+from .family import DEFAULT_RERANKER, hub_id_for
+from .heads import classify
+from .hub import resolve
+from .inputs import check_pairs, check_positive_int, check_text, check_texts, is_single_pair
+from .tokenize import Batch
+
+_ACTIVATIONS = (None, "sigmoid", "softmax")
+
+
+class CrossEncoder:
+    """A reranker: ``predict`` scores pairs, ``rank`` orders documents for one query."""
+
+    def __init__(self, checkpoint: Checkpoint, name: str):
+        self.checkpoint = checkpoint
+        self.config = checkpoint.config
+        self.tokenizer = checkpoint.tokenizer
+        self.name = name
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_RERANKER, *, revision: str | None = None,
+                        cache_dir: str | None = None, local_files_only: bool | None = None) -> "CrossEncoder":
+        """A local directory, a Hub id, or a family size "L-2" | "L-4" | "L-6" | "L-12" | "TinyBERT-L-2"."""
+        path = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+        name = hub_id_for(str(name_or_path)) if not os.path.isdir(name_or_path) else str(path.resolve())
+        return cls(load_checkpoint(path, head=True), name)
+
+    @property
+    def num_labels(self) -> int:
+        return self.config.num_labels
+
+    @property
+    def max_length(self) -> int:
+        return self.tokenizer.max_length
+
+    def predict(self, pairs, batch_size: int = 32, activation: str | None = None,
+                progress: Callable[[int], None] | None = None) -> np.ndarray:
+        """Scores for (query, passage) pairs: float32 [n] for one label, [n, L] otherwise.
+
+        ``activation``: None for raw logits, "sigmoid" (e.g. MS MARCO scores -> 0..1) or "softmax" over
+        labels. One pair given alone, ("query", "passage"), returns one score. ``progress``, if given, is
+        called with the number of pairs in each finished batch.
+        """
+        if is_single_pair(pairs):
+            return self.predict([pairs], batch_size, activation)[0]
+        pairs = check_pairs(pairs)
+        check_positive_int(batch_size, "batch_size")
+        if activation not in _ACTIVATIONS:
+            raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
+        labels = self.num_labels
+        logits = run_sorted(self.tokenizer.encode_pairs(pairs), batch_size, self.logits,
+                            self.tokenizer.pad_id, (labels,), progress)  # [n, L]
+        scores = _activate(logits, activation)
+        return scores[:, 0] if labels == 1 else scores
+
+    def logits(self, batch: Batch) -> np.ndarray:
+        """The classifier's raw output for one padded batch.  [B, T] arrays -> [B, L]"""
+        w = self.checkpoint.weights
+        states = model.encode(w, self.config, batch.input_ids, batch.attention_mask, batch.token_type_ids)
+        return classify(states[:, 0], w.pooler_w, w.pooler_b, w.classifier_w, w.classifier_b)
+
+    def rank(self, query: str, documents, top_k: int | None = None, batch_size: int = 32,
+             activation: str | None = None, progress: Callable[[int], None] | None = None) -> list[dict]:
+        """Documents ordered by score for ``query``, best first: ``[{"corpus_id", "score", "text"}]``.
+
+        ``top_k`` keeps the best k (all when None or larger than the list). Ties keep input order.
+        """
+        check_text(query, "query")
+        documents = check_texts(documents, "documents")
+        if top_k is not None:
+            check_positive_int(top_k, "top_k")
+        if self.num_labels != 1:
+            raise ValueError(f"rank needs a one-label model; {self.name} has {self.num_labels} labels")
+        scores = self.predict([(query, d) for d in documents], batch_size, activation, progress)
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        return [{"corpus_id": int(i), "score": float(scores[i]), "text": documents[i]} for i in order]
+
+    def tokenize(self, query: str, documents) -> dict[str, np.ndarray]:
+        """The batch the model sees for ``query`` against each document, in the given order:
+        ``input_ids``, ``attention_mask``, ``token_type_ids`` as int64 [len(documents), T]."""
+        check_text(query, "query")
+        documents = check_texts(documents, "documents")
+        encodings = self.tokenizer.encode_pairs([(query, d) for d in documents])
+        return self.tokenizer.pad(encodings).as_dict()
+
+    def __repr__(self) -> str:
+        c = self.config
+        return (f"CrossEncoder({self.name!r}, layers={c.num_hidden_layers}, hidden={c.hidden_size}, "
+                f"labels={c.num_labels}, max_length={self.max_length})")
+
+
+def _activate(logits: np.ndarray, activation: str | None) -> np.ndarray:
+    if activation == "sigmoid":
+        return np.float32(0.5) * (np.float32(1) + np.tanh(np.float32(0.5) * logits))  # no exp overflow
+    if activation == "softmax":
+        e = np.exp(logits - logits.max(axis=1, keepdims=True))
+        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+    return logits

