@@ -1,0 +1,96 @@
+"""Write the tiny ``pytorch_model.bin`` fixtures that test the torch-free reader (needs torch).
+
+    python -m weights_tools make-torch-bin-fixtures [--out tests/fixtures/torch_bin]
+
+Writes, from one seeded state dict that exercises every path of ``minilm_np.torch_pickle``:
+  state_dict.bin          torch.save, zip layout (torch >= 1.6)
+  state_dict_legacy.bin   torch.save(..., _use_new_zipfile_serialization=False), the legacy layout
+  expected.npz            every tensor as numpy (bfloat16 as its uint16 bits; their names under
+                          ``__bf16__``), what the reader must return bit for bit
+  made_with.json          the torch and numpy versions that wrote them
+
+The state dict holds float32/float16/bfloat16/float64/int64/bool tensors, a transposed (non-contiguous)
+view, a view at a storage offset, a strided slice, three names sharing one storage, a tied pair (one
+tensor under two names), a Parameter, a 0-d and an empty tensor, ``bert.``-prefixed names and the legacy
+``LayerNorm.gamma``/``beta`` spellings. Tests never import torch; only this script does.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from collections import OrderedDict
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_OUT = Path("tests/fixtures/torch_bin")
+
+
+def build_state_dict():
+    """The seeded state dict; every tensor is tiny (the files stay a few KB)."""
+    import torch
+
+    g = torch.Generator().manual_seed(0)
+    base = torch.randn(4, 6, generator=g)  # one storage shared by the three views below
+    word = torch.randn(10, 4, generator=g)
+    sd = OrderedDict()
+    sd["bert.embeddings.word_embeddings.weight"] = word
+    sd["cls.predictions.decoder.weight"] = word  # tied: the same tensor under a second name
+    sd["bert.embeddings.LayerNorm.gamma"] = torch.randn(4, generator=g)
+    sd["bert.embeddings.LayerNorm.beta"] = torch.randn(4, generator=g)
+    sd["bert.encoder.layer.0.attention.self.query.weight"] = base.t()  # [6, 4], strides (1, 6)
+    sd["bert.encoder.layer.0.attention.self.query.bias"] = base[1, 2:]  # storage offset 8
+    sd["bert.encoder.layer.0.attention.self.key.weight"] = base[:, ::2]  # strides (6, 2)
+    sd["bert.embeddings.position_ids"] = torch.arange(8).unsqueeze(0)  # int64 buffer
+    sd["half"] = torch.randn(3, 2, generator=g).half()
+    special = torch.tensor([1.0, -0.0, float("inf"), float("-inf"), float("nan"), 1e-40, 3.0e38])
+    sd["bfloat16"] = torch.cat([torch.randn(5, generator=g), special]).bfloat16()
+    sd["bfloat16_view"] = sd["bfloat16"][2:9:3]
+    sd["double"] = torch.randn(2, 2, generator=g, dtype=torch.float64)
+    sd["mask"] = torch.tensor([True, False, True])
+    sd["scalar"] = torch.tensor(3.5)
+    sd["empty"] = torch.zeros(0, 3)
+    sd["classifier.weight"] = torch.nn.Parameter(torch.randn(1, 4, generator=g))  # _rebuild_parameter
+    return sd
+
+
+def expected_arrays(state_dict) -> dict[str, np.ndarray]:
+    """numpy copies of the tensors; bfloat16 as uint16 bits, listed under ``__bf16__``."""
+    import torch
+
+    arrays, bf16 = {}, []
+    for name, t in state_dict.items():
+        t = t.detach().contiguous()
+        if t.dtype == torch.bfloat16:
+            arrays[name] = t.view(torch.int16).numpy().view(np.uint16).copy()
+            bf16.append(name)
+        else:
+            arrays[name] = t.numpy().copy()
+    arrays["__bf16__"] = np.array(bf16, dtype=str)
+    return arrays
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m weights_tools make-torch-bin-fixtures",
+                                     description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help=f"output folder (default {DEFAULT_OUT})")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    out: Path = args.out
+    out.mkdir(parents=True, exist_ok=True)
+    sd = build_state_dict()
+    torch.save(sd, out / "state_dict.bin")
+    torch.save(sd, out / "state_dict_legacy.bin", _use_new_zipfile_serialization=False)
+    np.savez(out / "expected.npz", **expected_arrays(sd))
+    versions = {"torch": torch.__version__, "numpy": np.__version__, "script": "weights_tools/make_torch_bin_fixtures.py"}
+    (out / "made_with.json").write_text(json.dumps(versions, indent=2) + "\n")
+    for path in sorted(out.iterdir()):
+        print(f"wrote {path} ({path.stat().st_size} bytes)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
