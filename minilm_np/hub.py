@@ -69,7 +69,7 @@ def _download(repo_id: str, revision: str | None, cache_dir: str | None, local_f
     except Exception as e:  # huggingface_hub's own errors, httpx/requests connection errors, OSError
         how = "offline and not in the local cache" if local_files_only else "could not be fetched"
         raise HubError(
-            f"model {repo_id!r}{'@' + revision if revision else ''} {how} ({type(e).__name__}: "
+            f"model '{repo_id}{'@' + revision if revision else ''}' {how} ({type(e).__name__}: "
             f"{str(e).splitlines()[0] if str(e) else ''}). Pass a local directory instead, "
             f"e.g. from_pretrained('/path/to/model-dir'), or fetch it where there is internet with "
             f"`python -m weights_tools download {repo_id} --dir DIR`."

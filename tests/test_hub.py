@@ -1,0 +1,98 @@
+import shutil
+import time
+
+import pytest
+
+from minilm_np import CrossEncoder, HubError, ModelLoadError, ModelNotFoundError, models
+from minilm_np.family import hub_id_for
+from minilm_np.hub import resolve
+
+from conftest import make_checkpoint
+
+
+def test_family_sizes_name_the_hub_models():
+    assert hub_id_for("L-6") == "cross-encoder/ms-marco-MiniLM-L-6-v2"
+    assert hub_id_for("L-12") == "cross-encoder/ms-marco-MiniLM-L-12-v2"
+    assert hub_id_for("TinyBERT-L-2") == "cross-encoder/ms-marco-TinyBERT-L-2-v2"
+    assert hub_id_for("org/model") == "org/model"
+
+
+def test_family_table():
+    table = {m["size"]: m for m in models()}
+    assert list(table) == ["TinyBERT-L-2", "L-2", "L-4", "L-6", "L-12"]
+    assert (table["L-6"]["trec_dl19_ndcg10"], table["L-6"]["msmarco_dev_mrr10"]) == (74.30, 39.01)
+    assert (table["TinyBERT-L-2"]["trec_dl19_ndcg10"], table["L-12"]["msmarco_dev_mrr10"]) == (69.84, 39.02)
+    assert table["L-6"]["parameters"] == 22_713_601  # BertForSequenceClassification, 1 label
+
+
+def test_parameter_count_matches_a_real_checkpoint(minilm_dir):
+    import numpy as np
+
+    from minilm_np.family import bert_parameters
+    from minilm_np.weights import read_safetensors
+    stored = sum(a.size for n, a in read_safetensors(minilm_dir / "model.safetensors").items()
+                 if n != "embeddings.position_ids")
+    assert stored == bert_parameters(30522, 512, 2, 384, 6, 1536, labels=None) + 384 * 384 + 384  # + pooler
+
+
+def test_offline_with_nothing_cached_fails_fast_naming_the_model(tmp_path, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    start = time.perf_counter()
+    with pytest.raises(HubError) as e:
+        CrossEncoder.from_pretrained("L-6", cache_dir=str(tmp_path))
+    assert time.perf_counter() - start < 5
+    msg = str(e.value)
+    assert "cross-encoder/ms-marco-MiniLM-L-6-v2" in msg and "local directory" in msg
+    assert isinstance(e.value, ModelLoadError)
+
+
+def test_no_network_fails_fast_without_retry_loops(tmp_path):
+    start = time.perf_counter()
+    with pytest.raises(HubError, match="cross-encoder/ms-marco-MiniLM-L-2-v2"):
+        resolve("L-2", cache_dir=str(tmp_path), local_files_only=False)
+    assert time.perf_counter() - start < 30
+
+
+def _fake_cache(cache, repo_id, files_from, revision="main", commit="0123456789abcdef0123456789abcdef01234567"):
+    """The huggingface_hub cache layout: models--org--name/{refs/<revision>, snapshots/<commit>/...}."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snap = repo / "snapshots" / commit
+    shutil.copytree(files_from, snap)
+    (repo / "refs").mkdir(parents=True)
+    (repo / "refs" / revision).write_text(commit)
+    return snap
+
+
+def test_a_cached_model_resolves_offline(tmp_path, monkeypatch):
+    src = make_checkpoint(tmp_path / "src")
+    snap = _fake_cache(tmp_path / "cache", "cross-encoder/ms-marco-MiniLM-L-6-v2", src)
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert resolve("L-6", cache_dir=str(tmp_path / "cache")) == snap
+    ce = CrossEncoder.from_pretrained("L-6", cache_dir=str(tmp_path / "cache"))
+    assert ce.name == "cross-encoder/ms-marco-MiniLM-L-6-v2"
+    assert ce.predict([("a", "b")]).shape == (1,)
+
+
+def test_revision_pinning_uses_that_revision(tmp_path):
+    src = make_checkpoint(tmp_path / "src")
+    commit = "fedcba9876543210fedcba9876543210fedcba98"
+    snap = _fake_cache(tmp_path / "cache", "org/model", src, revision="main", commit=commit)
+    assert resolve("org/model", revision=commit, cache_dir=str(tmp_path / "cache"), local_files_only=True) == snap
+    with pytest.raises(HubError, match="org/model@v9"):
+        resolve("org/model", revision="v9", cache_dir=str(tmp_path / "cache"), local_files_only=True)
+
+
+def test_local_paths(tmp_path):
+    with pytest.raises(ModelNotFoundError, match="not found"):
+        resolve(tmp_path / "nope")
+    with pytest.raises(ModelNotFoundError, match="not found"):
+        resolve("./relative/missing/dir")
+    (tmp_path / "file.txt").write_text("x")
+    with pytest.raises(ModelNotFoundError, match="is a file"):
+        resolve(tmp_path / "file.txt")
+    with pytest.raises(TypeError):
+        resolve(42)
+
+
+def test_default_embedder_comes_from_the_installed_package(minilm_dir):
+    assert resolve("sentence-transformers/all-MiniLM-L6-v2") == minilm_dir

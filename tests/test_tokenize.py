@@ -1,0 +1,71 @@
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from minilm_np import CrossEncoder, TokenizerError
+from minilm_np.tokenize import Tokenizer, max_length
+
+from conftest import make_checkpoint
+
+
+def test_pairs_follow_the_bert_template(tmp_path):
+    ce = CrossEncoder.from_pretrained(make_checkpoint(tmp_path / "m"))
+    b = ce.tokenize("how many", ["the city", "berlin"])
+    ids, types, mask = b["input_ids"], b["token_type_ids"], b["attention_mask"]
+    tok = ce.tokenizer
+    assert [tok.id_to_token(i) for i in ids[0]] == ["[CLS]", "how", "many", "[SEP]", "the", "city", "[SEP]"]
+    assert types[0].tolist() == [0, 0, 0, 0, 1, 1, 1]
+    assert [tok.id_to_token(i) for i in ids[1][:6]] == ["[CLS]", "how", "many", "[SEP]", "berlin", "[SEP]"]
+    assert mask[1].tolist() == [1] * 6 + [0] and ids[1, 6] == 0 and types[1, 6] == 0
+    assert all(a.dtype == np.int64 for a in b.values())
+
+
+def test_truncation_is_longest_first_to_the_max_length(tmp_path):
+    ce = CrossEncoder.from_pretrained(make_checkpoint(tmp_path / "m"))  # max positions 32
+    b = ce.tokenize("a " * 5, ["b " * 100])
+    types = b["token_type_ids"][0]
+    assert b["input_ids"].shape == (1, 32)
+    assert (types == 0).sum() == 7  # the short query is kept whole: [CLS] 5 tokens [SEP]
+    b = ce.tokenize("a " * 100, ["b " * 100])
+    assert (b["token_type_ids"][0] == 0).sum() == 16  # both cut to equal halves
+
+
+def test_max_length_sources_in_order(tmp_path):
+    assert max_length(tmp_path, 512) == 512
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 1000000000000000019884624838656}))
+    assert max_length(tmp_path, 512) == 512  # transformers' "unlimited" sentinel
+    (tmp_path / "tokenizer_config.json").write_text(json.dumps({"model_max_length": 128}))
+    assert max_length(tmp_path, 512) == 128
+    (tmp_path / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 256}))
+    assert max_length(tmp_path, 512) == 256
+    assert max_length(tmp_path, 64) == 64  # never above the position table
+
+
+def test_baked_in_padding_and_truncation_are_ignored(minilm_dir):
+    tok = Tokenizer.from_dir(minilm_dir, 512)  # its tokenizer.json pads and truncates to 128
+    assert tok.max_length == 256  # sentence_bert_config.json
+    encs = tok.encode_texts(["hi", "word " * 300])
+    assert [len(e.ids) for e in encs] == [3, 256]
+
+
+def test_vocab_txt_alone_builds_the_same_tokenizer(minilm_dir, tmp_path):
+    for f in ("vocab.txt", "tokenizer_config.json", "sentence_bert_config.json"):
+        shutil.copy(minilm_dir / f, tmp_path / f)
+    texts = ["Hello, World! café naïve", "東京は日本の首都です 🙂", "e\u0301 a\x00b\tc", "", "unaffable x" * 40]
+    from_json = Tokenizer.from_dir(minilm_dir, 512)
+    from_vocab = Tokenizer.from_dir(tmp_path, 512)
+    for a, b in zip(from_json.encode_pairs([(t, t) for t in texts]), from_vocab.encode_pairs([(t, t) for t in texts])):
+        assert a.ids == b.ids and a.type_ids == b.type_ids
+
+
+def test_unreadable_tokenizer_is_named(tmp_path):
+    d = make_checkpoint(tmp_path / "m")
+    (d / "tokenizer.json").write_text("{ broken")
+    with pytest.raises(TokenizerError, match="tokenizer.json"):
+        CrossEncoder.from_pretrained(d)
+    (d / "tokenizer.json").unlink()
+    (d / "vocab.txt").unlink()
+    with pytest.raises(FileNotFoundError, match="tokenizer.json or vocab.txt"):
+        CrossEncoder.from_pretrained(d)

@@ -1,0 +1,136 @@
+import json
+import tracemalloc
+
+import numpy as np
+import pytest
+from safetensors.numpy import load_file, save_file
+
+from minilm_np import CrossEncoder, Embedder, ModelNotFoundError, WeightsError
+from minilm_np.config import BertConfig
+from minilm_np.weights import canonical_name, load_weights, read_safetensors
+
+from conftest import TINY_CONFIG, make_checkpoint
+
+CFG = BertConfig.from_dict(TINY_CONFIG)
+PAIRS = [("how many people live in berlin", "berlin is the city"), ("", "abc")]
+
+
+def test_canonical_names():
+    assert canonical_name("bert.encoder.layer.0.output.dense.weight") == "encoder.layer.0.output.dense.weight"
+    assert canonical_name("bert.embeddings.LayerNorm.gamma") == "embeddings.LayerNorm.weight"
+    assert canonical_name("encoder.layer.3.attention.output.LayerNorm.beta") == \
+        "encoder.layer.3.attention.output.LayerNorm.bias"
+    assert canonical_name("classifier.weight") == "classifier.weight"
+
+
+def test_three_spellings_of_one_checkpoint_score_identically(tmp_path):
+    plain = make_checkpoint(tmp_path / "plain")
+    bare = make_checkpoint(tmp_path / "bare", prefix="")
+    legacy = make_checkpoint(tmp_path / "legacy",
+                             rename=lambda n: n.replace("LayerNorm.weight", "LayerNorm.gamma")
+                             .replace("LayerNorm.bias", "LayerNorm.beta"))
+    scores = [CrossEncoder.from_pretrained(d).predict(PAIRS) for d in (plain, bare, legacy)]
+    assert np.array_equal(scores[0], scores[1]) and np.array_equal(scores[0], scores[2])
+
+
+def test_float32_weights_are_views_of_the_mapped_file(tmp_path):
+    d = make_checkpoint(tmp_path / "m")
+    w = load_weights(d, CFG, head=True)
+    assert isinstance(w.word.base, np.ndarray) and not w.word.flags.owndata
+    assert not w.word.flags.writeable  # read-only mapping, never a private copy
+
+
+def test_loading_does_not_copy_the_file(minilm_dir):
+    tracemalloc.start()
+    Embedder.from_pretrained(minilm_dir)
+    _, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    size = (minilm_dir / "model.safetensors").stat().st_size
+    assert peak < size / 4, f"peak Python allocation {peak} vs file {size}: weights were copied"
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float64"])
+def test_other_float_dtypes_load_as_float32(tmp_path, dtype):
+    d = make_checkpoint(tmp_path / "m")
+    tensors = load_file(str(d / "model.safetensors"))
+    if dtype == "bfloat16":  # write bf16 by hand: numpy has no bfloat16
+        raw = {k: (v.view(np.uint32) >> 16).astype(np.uint16) for k, v in tensors.items()}
+        _write_bf16(d / "model.safetensors", raw)
+        expected = {k: (v.view(np.uint32) & 0xFFFF0000).view(np.float32) for k, v in tensors.items()}
+    else:
+        cast = {k: v.astype(dtype) for k, v in tensors.items()}
+        save_file(cast, str(d / "model.safetensors"))
+        expected = {k: v.astype(np.float32) for k, v in cast.items()}
+    w = load_weights(d, CFG, head=True)
+    assert w.word.dtype == np.float32
+    assert np.array_equal(w.word, expected["bert.embeddings.word_embeddings.weight"])
+    assert np.array_equal(w.classifier_w, expected["classifier.weight"])
+
+
+def _write_bf16(path, tensors):
+    header, blobs, offset = {}, [], 0
+    for name, a in tensors.items():
+        b = a.tobytes()
+        header[name] = {"dtype": "BF16", "shape": list(a.shape), "data_offsets": [offset, offset + len(b)]}
+        blobs.append(b)
+        offset += len(b)
+    h = json.dumps(header).encode()
+    path.write_bytes(len(h).to_bytes(8, "little") + h + b"".join(blobs))
+
+
+def test_every_missing_and_misshaped_tensor_is_named_at_once(tmp_path):
+    d = make_checkpoint(tmp_path / "m")
+    t = load_file(str(d / "model.safetensors"))
+    del t["bert.encoder.layer.1.output.dense.bias"]
+    del t["classifier.weight"]
+    t["bert.embeddings.position_embeddings.weight"] = np.zeros((16, 16), np.float32)
+    save_file(t, str(d / "model.safetensors"))
+    with pytest.raises(WeightsError) as e:
+        CrossEncoder.from_pretrained(d)
+    msg = str(e.value)
+    assert "encoder.layer.1.output.dense.bias" in msg and "classifier.weight" in msg
+    assert "embeddings.position_embeddings.weight has shape [16, 16], expected [32, 16]" in msg
+    assert "model.safetensors" in msg
+
+
+def test_integer_tensor_where_float_expected(tmp_path):
+    d = make_checkpoint(tmp_path / "m")
+    t = load_file(str(d / "model.safetensors"))
+    t["bert.embeddings.LayerNorm.bias"] = np.zeros(16, np.int32)
+    save_file(t, str(d / "model.safetensors"))
+    with pytest.raises(WeightsError, match="embeddings.LayerNorm.bias has dtype int32"):
+        CrossEncoder.from_pretrained(d)
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_non_finite_weights_are_refused_naming_the_tensor(tmp_path, bad):
+    d = make_checkpoint(tmp_path / "m")
+    t = load_file(str(d / "model.safetensors"))
+    t["bert.encoder.layer.0.intermediate.dense.weight"][3, 2] = bad
+    save_file(t, str(d / "model.safetensors"))
+    with pytest.raises(WeightsError, match="encoder.layer.0.intermediate.dense.weight contains NaN or Inf"):
+        CrossEncoder.from_pretrained(d)
+
+
+def test_embedder_ignores_classifier_and_buffers(tmp_path):
+    d = make_checkpoint(tmp_path / "m")
+    t = load_file(str(d / "model.safetensors"))
+    t["bert.embeddings.position_ids"] = np.arange(32, dtype=np.int64)[None]
+    save_file(t, str(d / "model.safetensors"))
+    assert Embedder.from_pretrained(d).encode(["abc"]).shape == (1, 16)
+
+
+def test_missing_weights_file_is_named(tmp_path):
+    d = make_checkpoint(tmp_path / "m")
+    (d / "model.safetensors").unlink()
+    with pytest.raises(ModelNotFoundError, match="model.safetensors"):
+        CrossEncoder.from_pretrained(d)
+
+
+def test_garbage_and_truncated_files_name_the_file(tmp_path):
+    d = make_checkpoint(tmp_path / "m")
+    data = (d / "model.safetensors").read_bytes()
+    for blob in (b"", b"\x00" * 7, b"garbage!" * 100, data[:100], data[: len(data) // 2], data[:-1]):
+        (d / "model.safetensors").write_bytes(blob)
+        with pytest.raises(WeightsError, match="model.safetensors"):
+            read_safetensors(d / "model.safetensors")
