@@ -10,13 +10,14 @@ Conventions (the usual trec_eval ones, stated because papers differ):
 * MRR@k = 1 / rank of the first relevant document within the top k, else 0.
 * Recall@N = |relevant in the top N| / |relevant|.
 
-A document id repeated in a ranking counts only at its first rank.
+A document id repeated in a ranking counts only at its first rank. ``evaluate_search`` runs a search
+function over a query set and scores it; it knows nothing of models.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 
 def ndcg_at_k(ranking: Sequence[str], qrels: Mapping[str, float], k: int = 10) -> float:
@@ -83,3 +84,30 @@ def _unique(ranking: Sequence[str]) -> list[str]:
 def _check_k(k: int) -> None:
     if isinstance(k, bool) or not isinstance(k, int) or k < 1:
         raise ValueError(f"k must be a positive integer, got {k!r}")
+
+
+def evaluate_search(
+    search: Callable[[str], tuple[Sequence[str], float]],
+    queries: Sequence[tuple[str, str]],
+    qrels: Mapping[str, Mapping[str, float]],
+    *,
+    k: int = 10,
+    recall_at: int = 100,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, float]:
+    """Run ``search(query text) -> (ranking, seconds)`` on every ``(query id, text)`` and score the run.
+
+    Returns ``mean_metrics`` plus ``seconds_per_query`` (the mean of the seconds ``search`` reports, so
+    the caller decides what is timed). ``progress``, if given, is called with 1 after each query.
+    """
+    run: dict[str, Sequence[str]] = {}
+    seconds = 0.0
+    for query_id, text in queries:
+        ranking, spent = search(text)
+        run[query_id] = list(ranking)
+        seconds += spent
+        if progress is not None:
+            progress(1)
+    scores = mean_metrics(run, qrels, k=k, recall_at=recall_at)
+    scores["seconds_per_query"] = seconds / len(run)
+    return scores
