@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from . import model
+from . import fast
 from .batching import run_sorted
 from .checkpoint import Checkpoint, load_checkpoint
 from .family import DEFAULT_RERANKER, hub_id_for
@@ -28,6 +28,7 @@ class CrossEncoder:
         self.config = checkpoint.config
         self.tokenizer = checkpoint.tokenizer
         self.name = name
+        self._layers = fast.prepare(checkpoint.weights, checkpoint.config)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_RERANKER, *, revision: str | None = None,
@@ -68,8 +69,10 @@ class CrossEncoder:
     def logits(self, batch: Batch) -> np.ndarray:
         """The classifier's raw output for one padded batch.  [B, T] arrays -> [B, L]"""
         w = self.checkpoint.weights
-        states = model.encode(w, self.config, batch.input_ids, batch.attention_mask, batch.token_type_ids)
-        return classify(states[:, 0], w.pooler_w, w.pooler_b, w.classifier_w, w.classifier_b)
+        states, spans = fast.encode_packed(w, self._layers, self.config, batch.input_ids,
+                                           batch.attention_mask, batch.token_type_ids)  # [N, D]
+        cls = states[[start for start, _ in spans]]  # [B, D]
+        return classify(cls, w.pooler_w, w.pooler_b, w.classifier_w, w.classifier_b)
 
     def rank(self, query: str, documents, top_k: int | None = None, batch_size: int = 32,
              activation: str | None = None, progress: Callable[[int], None] | None = None) -> list[dict]:

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import numpy as np
 
-from . import model
+from . import fast
 from .batching import run_sorted
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import ConfigError
 from .family import DEFAULT_EMBEDDER, hub_id_for
-from .heads import POOLING, l2_normalize
+from .heads import l2_normalize, pool
 from .hub import resolve
 from .inputs import check_positive_int, check_texts
 from .tokenize import Batch
@@ -44,6 +44,7 @@ class Embedder:
         self.tokenizer = checkpoint.tokenizer
         self.pipeline = pipeline
         self.name = name
+        self._layers = fast.prepare(checkpoint.weights, checkpoint.config)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_EMBEDDER, *, revision: str | None = None,
@@ -79,9 +80,9 @@ class Embedder:
 
     def embed_batch(self, batch: Batch) -> np.ndarray:
         """Pooled (not normalised) embeddings of one padded batch.  [B, T] arrays -> [B, dim]"""
-        states = model.encode(self.checkpoint.weights, self.config, batch.input_ids, batch.attention_mask,
-                              batch.token_type_ids)
-        pooled = [POOLING[mode](states, batch.attention_mask) for mode in self.pipeline.pooling]
+        states, spans = fast.encode_packed(self.checkpoint.weights, self._layers, self.config, batch.input_ids,
+                                           batch.attention_mask, batch.token_type_ids)  # [N, D]
+        pooled = [pool(states, spans, mode) for mode in self.pipeline.pooling]
         return np.concatenate(pooled, axis=1) if len(pooled) > 1 else pooled[0]
 
     def __repr__(self) -> str:

@@ -1,4 +1,8 @@
-"""What sits on top of the encoder: the sequence-classification head and sentence-embedding pooling."""
+"""What sits on top of the encoder: the sequence-classification head and sentence-embedding pooling.
+
+Pooling works on packed hidden states [N, D] (the real tokens of a batch, see fast.py) with each
+sequence's (start, end) span, so padding can never leak into an average.
+"""
 
 from __future__ import annotations
 
@@ -13,33 +17,30 @@ def classify(cls_states: np.ndarray, pooler_w, pooler_b, classifier_w, classifie
     return linear(pooled, classifier_w, classifier_b)  # [B, L]
 
 
-def mean_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Average of the real (mask 1) token states.  [B, T, D], [B, T] -> [B, D]"""
-    m = mask.astype(np.float32)[:, :, None]  # [B, T, 1]
-    return (states * m).sum(axis=1) / np.maximum(m.sum(axis=1), F32(1e-9))
+def pool(states: np.ndarray, spans: list[tuple[int, int]], mode: str) -> np.ndarray:
+    """One vector per sequence from packed token states.  [N, D] -> [B, D]
+
+    mode: "mean" (average of the tokens), "max" (element-wise max), "cls" (the first token),
+    "mean_sqrt_len" (sum / sqrt(count)) -- sentence-transformers' Pooling modes.
+    """
+    starts = np.array([s for s, _ in spans], dtype=np.intp)
+    counts = np.array([e - s for s, e in spans], dtype=np.float32)[:, None]  # [B, 1], each >= 1
+    if mode == "cls":
+        return states[starts]
+    if mode == "max":
+        return np.maximum.reduceat(states, starts, axis=0)
+    sums = np.add.reduceat(states, starts, axis=0)  # [B, D]
+    if mode == "mean":
+        return sums / counts
+    if mode == "mean_sqrt_len":
+        return sums / np.sqrt(counts)
+    raise ValueError(f"unknown pooling mode {mode!r}")
 
 
-def max_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Element-wise max over real tokens (padding set to a large negative first).  [B, D]"""
-    masked = np.where(mask[:, :, None] > 0, states, F32(-1e9))
-    return masked.max(axis=1)
-
-
-def cls_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """The first ([CLS]) token's state.  [B, D]"""
-    return states[:, 0]
-
-
-def mean_sqrt_len_pool(states: np.ndarray, mask: np.ndarray) -> np.ndarray:
-    """Sum of real token states divided by sqrt(count) (sentence-transformers' mean_sqrt_len_tokens)."""
-    m = mask.astype(np.float32)[:, :, None]
-    return (states * m).sum(axis=1) / np.sqrt(np.maximum(m.sum(axis=1), F32(1e-9)))
-
-
-POOLING = {"mean": mean_pool, "max": max_pool, "cls": cls_pool, "mean_sqrt_len": mean_sqrt_len_pool}
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len")
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (a zero row stays zero).  [B, D]"""
-    norm = np.sqrt(np.square(x).sum(axis=-1, keepdims=True))
+    """Rows scaled to unit L2 norm (a zero row stays zero), as torch's F.normalize(eps=1e-12).  [B, D]"""
+    norm = np.sqrt(np.einsum("bd,bd->b", x, x))[:, None]
     return x / np.maximum(norm, F32(1e-12))

@@ -1,0 +1,127 @@
+"""The same forward pass as ``model.py``, arranged for speed. tests/test_fast.py holds it to model.py.
+
+What changes, and what each change preserves:
+  * Packing. The real tokens of a batch are packed into one [N, D] matrix: embeddings, every dense
+    layer, GELU and LayerNorm run on real tokens only (no FLOPs on padding). Attention, the only
+    place where tokens of one sequence meet, runs per sequence on its own slice. Padding never
+    influenced real tokens in the padded path (masked keys get exactly zero weight), so this
+    computes the same values.
+  * Fused QKV. Query, key and value projections are one [D, 3D] matrix product, built once at load;
+    1/sqrt(K) is folded into the query weights and bias (scores = (xWq/sqrt K)(xWk)^T, the same
+    product up to float32 rounding).
+  * In-place element-wise work. Bias adds, residuals, LayerNorm, softmax and GELU write into
+    existing buffers; GELU runs on row blocks small enough to stay in cache.
+Nothing here is approximate: GELU is the exact erf form of ops.gelu, float32 throughout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .config import BertConfig
+from .ops import F32, gelu_
+from .weights import BertWeights
+
+
+@dataclass(frozen=True)
+class FastLayer:
+    qkv_w: np.ndarray  # [D, 3D]: (query / sqrt K | key | value) weights, transposed to (in, out)
+    qkv_b: np.ndarray  # [3D]
+    o_w: np.ndarray  # [D, D] (in, out): a transposed view of the checkpoint's (out, in) array
+    o_b: np.ndarray
+    ln1_g: np.ndarray
+    ln1_b: np.ndarray
+    ff1_w: np.ndarray  # [D, F] (in, out) view
+    ff1_b: np.ndarray
+    ff2_w: np.ndarray  # [F, D] (in, out) view
+    ff2_b: np.ndarray
+    ln2_g: np.ndarray
+    ln2_b: np.ndarray
+
+
+def prepare(w: BertWeights, cfg: BertConfig) -> tuple[FastLayer, ...]:
+    """Per-layer arrays for ``encode_packed``; only the fused QKV matrix is a new array."""
+    scale = F32(1 / np.sqrt(cfg.head_size))
+    return tuple(
+        FastLayer(
+            qkv_w=np.ascontiguousarray(np.concatenate([lw.q_w * scale, lw.k_w, lw.v_w]).T),
+            qkv_b=np.concatenate([lw.q_b * scale, lw.k_b, lw.v_b]),
+            o_w=lw.o_w.T, o_b=lw.o_b, ln1_g=lw.ln1_g, ln1_b=lw.ln1_b,
+            ff1_w=lw.ff1_w.T, ff1_b=lw.ff1_b, ff2_w=lw.ff2_w.T, ff2_b=lw.ff2_b,
+            ln2_g=lw.ln2_g, ln2_b=lw.ln2_b,
+        )
+        for lw in w.layers
+    )
+
+
+def pack(input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray):
+    """Padded [B, T] arrays -> packed ids, positions and types [N], and each sequence's (start, end)."""
+    lengths = attention_mask.sum(axis=1)
+    real = attention_mask.astype(bool)
+    positions = np.broadcast_to(np.arange(input_ids.shape[1]), input_ids.shape)[real]  # [N]
+    ends = np.cumsum(lengths)
+    spans = list(zip((ends - lengths).tolist(), ends.tolist()))
+    return input_ids[real], positions, token_type_ids[real], spans
+
+
+def layer_norm_(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
+    """ops.layer_norm in place on the rows of x [N, D]."""
+    x -= x.mean(axis=1, keepdims=True)
+    var = np.einsum("nd,nd->n", x, x)[:, None]  # [N, 1] sum of squares
+    var *= F32(1 / x.shape[1])
+    var += F32(eps)
+    np.sqrt(var, out=var)
+    x /= var
+    x *= g
+    x += b
+    return x
+
+
+def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarray:
+    """Self-attention of each sequence over its own tokens; writes the context into out [N, D].
+
+    qkv: [N, 3D] from the fused projection, queries already scaled by 1/sqrt(K).
+    """
+    d = out.shape[1]
+    k_size = d // heads
+    for start, end in spans:
+        n = end - start
+        blk = qkv[start:end].reshape(n, 3, heads, k_size)
+        q = blk[:, 0].transpose(1, 0, 2)  # [H, n, K]
+        k = blk[:, 1].transpose(1, 2, 0)  # [H, K, n]
+        v = blk[:, 2].transpose(1, 0, 2)  # [H, n, K]
+        p = q @ k  # [H, n, n] scores
+        p -= p.max(axis=2, keepdims=True)
+        np.exp(p, out=p)
+        p /= p.sum(axis=2, keepdims=True)  # softmax over keys
+        out[start:end].reshape(n, heads, k_size)[:] = (p @ v).transpose(1, 0, 2)  # [n, H, K]
+    return out
+
+
+def encode_packed(w: BertWeights, layers: tuple[FastLayer, ...], cfg: BertConfig, input_ids: np.ndarray,
+                  attention_mask: np.ndarray, token_type_ids: np.ndarray) -> tuple[np.ndarray, list]:
+    """Last hidden states of the real tokens, packed [N, D], and each sequence's (start, end)."""
+    ids, positions, types, spans = pack(input_ids, attention_mask, token_type_ids)
+    x = w.word[ids]  # [N, D]
+    x += w.position[positions]
+    x += w.token_type[types]
+    layer_norm_(x, w.ln_g, w.ln_b, cfg.layer_norm_eps)
+    context = np.empty_like(x)  # [N, D], reused by every layer
+    for lw in layers:
+        qkv = x @ lw.qkv_w  # [N, 3D]
+        qkv += lw.qkv_b
+        attention_(qkv, spans, cfg.num_attention_heads, context)
+        y = context @ lw.o_w  # [N, D]
+        y += lw.o_b
+        x += y
+        layer_norm_(x, lw.ln1_g, lw.ln1_b, cfg.layer_norm_eps)
+        h = x @ lw.ff1_w  # [N, F]
+        h += lw.ff1_b
+        gelu_(h)
+        y = h @ lw.ff2_w  # [N, D]
+        y += lw.ff2_b
+        x += y
+        layer_norm_(x, lw.ln2_g, lw.ln2_b, cfg.layer_norm_eps)
+    return x, spans

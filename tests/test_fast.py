@@ -1,0 +1,45 @@
+"""The fast path (packed tokens, fused QKV, in-place ops) against the plain padded reference."""
+
+import numpy as np
+import pytest
+
+from minilm_np import CrossEncoder
+from minilm_np import fast, model
+from minilm_np.ops import gelu, gelu_
+
+from conftest import make_checkpoint
+
+PAIRS = [("how many people live in berlin", "berlin is the city " * 3), ("", ""), ("abc", "x y z " * 40),
+         ("the", "s"), ("a b c d e f g h i j k l m n o p q r s t u v w x y z " * 2, "the people")]
+
+
+@pytest.fixture(scope="module")
+def ce(tmp_path_factory):
+    return CrossEncoder.from_pretrained(make_checkpoint(tmp_path_factory.mktemp("m"), seed=3))
+
+
+def test_packed_hidden_states_equal_the_padded_reference(ce):
+    b = ce.tokenizer.pad(ce.tokenizer.encode_pairs(PAIRS))
+    assert (b.attention_mask == 0).any()  # the batch really is padded
+    padded = model.encode(ce.checkpoint.weights, ce.config, b.input_ids, b.attention_mask, b.token_type_ids)
+    packed, spans = fast.encode_packed(ce.checkpoint.weights, fast.prepare(ce.checkpoint.weights, ce.config),
+                                       ce.config, b.input_ids, b.attention_mask, b.token_type_ids)
+    real = b.attention_mask.astype(bool)
+    assert packed.shape == (real.sum(), ce.config.hidden_size)
+    assert [e - s for s, e in spans] == real.sum(1).tolist()
+    np.testing.assert_allclose(packed, padded[real], atol=2e-5, rtol=0)
+
+
+def test_reference_logits_equal_fast_logits(ce):
+    from minilm_np.heads import classify
+    b = ce.tokenizer.pad(ce.tokenizer.encode_pairs(PAIRS))
+    w = ce.checkpoint.weights
+    states = model.encode(w, ce.config, b.input_ids, b.attention_mask, b.token_type_ids)
+    reference = classify(states[:, 0], w.pooler_w, w.pooler_b, w.classifier_w, w.classifier_b)[:, 0]
+    np.testing.assert_allclose(ce.predict(PAIRS), reference, atol=1e-5, rtol=0)
+
+
+def test_in_place_gelu_equals_gelu_across_block_boundaries():
+    rng = np.random.default_rng(0)
+    x = (rng.normal(0, 4, size=(3, (1 << 16) // 3 + 1000))).astype(np.float32)
+    np.testing.assert_allclose(gelu_(x.copy()), gelu(x), atol=3e-7, rtol=0)
