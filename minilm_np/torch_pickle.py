@@ -27,7 +27,9 @@ import collections
 import io
 import math
 import pickle
+import pickletools
 import struct
+import warnings
 import zipfile
 import zlib
 from dataclasses import dataclass
@@ -191,16 +193,52 @@ def _short(obj, limit: int = 120) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _unpickle(path: Path, file, on_storage, what: str = "the pickle"):
-    """One restricted ``pickle.load``; any failure becomes a WeightsError naming the file."""
+def _unpickle(path: Path, f: io.BytesIO, on_storage, what: str = "the pickle"):
+    """One restricted ``pickle.load`` from ``f``'s position; any failure is a WeightsError naming the file.
+
+    The pickle is first walked with ``pickletools`` (which only reads, never builds) to find where it
+    ends and to vet memo indices, so the C unpickler then sees exactly its own bytes: a damaged length
+    or memo index cannot make it allocate more than the file holds.
+    """
+    start = f.tell()
+    end = _pickle_end(path, f, what)
+    f.seek(start)
+    data = f.read(end - start)
+    f.seek(end)
     try:
-        return _RestrictedUnpickler(file, path, on_storage).load()
+        with warnings.catch_warnings():  # text opcodes with bad escapes warn; torch never writes them
+            warnings.simplefilter("error")
+            return _RestrictedUnpickler(io.BytesIO(data), path, on_storage).load()
     except WeightsError as e:
         message = str(e)
         raise WeightsError(message if message.startswith(str(path)) else f"{path}: {message}") from None
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError,
-            KeyError, struct.error, UnicodeDecodeError, RecursionError, MemoryError) as e:
+            KeyError, struct.error, UnicodeDecodeError, RecursionError, MemoryError, OverflowError,
+            Warning) as e:
         raise WeightsError(f"{path}: {what} is corrupt or truncated ({type(e).__name__}: {e})") from None
+
+
+_MEMO_PUTS = ("PUT", "BINPUT", "LONG_BINPUT")
+
+
+def _pickle_end(path: Path, f: io.BytesIO, what: str) -> int:
+    """Offset just past the STOP of the pickle starting at ``f``'s position, after vetting its opcodes."""
+    n_ops = 0
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            for opcode, arg, pos in pickletools.genops(f):
+                n_ops += 1
+                # Memo slots are numbered 0, 1, 2, ... by every pickler; a huge index would make the
+                # unpickler grow its memo table to that size.
+                if opcode.name in _MEMO_PUTS and not (isinstance(arg, int) and 0 <= arg <= n_ops):
+                    raise WeightsError(f"{path}: {what} stores memo slot {arg} after {n_ops} opcodes; "
+                                       f"corrupt")
+                if opcode.name == "STOP":
+                    return pos + 1
+    except (ValueError, EOFError, struct.error, UnicodeDecodeError, OverflowError, MemoryError, Warning) as e:
+        raise WeightsError(f"{path}: {what} is corrupt or truncated ({type(e).__name__}: {e})") from None
+    raise WeightsError(f"{path}: {what} is truncated (no STOP opcode)")
 
 
 def _no_storages(stype, key, numel, view):
@@ -218,8 +256,9 @@ class _Refs:
     big_endian: bool
 
 
+# RuntimeError: zipfile's answer to a damaged "encrypted" flag.
 _ZIP_ERRORS = (zipfile.BadZipFile, zipfile.LargeZipFile, EOFError, OSError, ValueError, zlib.error,
-               NotImplementedError, struct.error)
+               NotImplementedError, struct.error, RuntimeError)
 
 
 def _read_zip(path: Path) -> _Refs:
@@ -243,7 +282,7 @@ def _read_zip_archive(path: Path, archive: zipfile.ZipFile) -> _Refs:
     prefix = pickles[0][: -len("data.pkl")]
     big_endian = False
     if prefix + "byteorder" in names:
-        order = archive.read(prefix + "byteorder").decode("ascii", "replace").strip()
+        order = _read_member(path, archive, prefix + "byteorder").decode("ascii", "replace").strip()
         if order not in ("little", "big"):
             raise WeightsError(f"{path}: unknown byteorder {order!r}")
         big_endian = order == "big"
@@ -256,14 +295,14 @@ def _read_zip_archive(path: Path, archive: zipfile.ZipFile) -> _Refs:
         storages[key] = storages.get(key) or _Storage(stype, key, numel)
         return storages[key]
 
-    obj = _unpickle(path, io.BytesIO(archive.read(pickles[0])), on_storage)
+    obj = _unpickle(path, io.BytesIO(_read_member(path, archive, pickles[0])), on_storage)
     tensors = _state_dict(path, obj)
     storage_bytes = {}
     for key, storage in storages.items():
         member = f"{prefix}data/{key}"
         if member not in names:
             raise WeightsError(f"{path}: storage {key} is missing from the archive ({member})")
-        data = archive.read(member)  # zipfile checks the CRC, so corrupt bytes are caught here
+        data = _read_member(path, archive, member)
         want = storage.numel * storage.stype.dtype.itemsize
         if len(data) < want:
             raise WeightsError(f"{path}: storage {key} has {len(data)} bytes, expected {want}")
@@ -271,12 +310,23 @@ def _read_zip_archive(path: Path, archive: zipfile.ZipFile) -> _Refs:
     return _Refs(tensors, storage_bytes, big_endian)
 
 
+def _read_member(path: Path, archive: zipfile.ZipFile, member: str) -> bytes:
+    """A member's bytes. torch stores members uncompressed; a compressed one could inflate without
+    bound, so it is refused. zipfile checks the CRC, so corrupt bytes are caught here."""
+    info = archive.getinfo(member)
+    if info.compress_type != zipfile.ZIP_STORED or info.file_size > path.stat().st_size:
+        raise WeightsError(f"{path}: member {member} is compressed or larger than the file "
+                           f"({info.file_size} bytes); torch.save stores members uncompressed")
+    return archive.read(member)
+
+
 def _read_legacy(path: Path) -> _Refs:
+    # Read whole: a damaged length field then asks an in-memory buffer, not the disk, for its bytes.
     try:
-        with open(path, "rb") as f:
-            return _read_legacy_file(path, f)
+        data = path.read_bytes()
     except OSError as e:
         raise WeightsError(f"{path}: could not be read ({e})") from None
+    return _read_legacy_file(path, io.BytesIO(data))
 
 
 def _read_legacy_file(path: Path, f) -> _Refs:
@@ -380,8 +430,12 @@ def _cut(flat: np.ndarray, ref: _TensorRef) -> np.ndarray:
                            f"stride {_short(stride)})")
     if len(size) != len(stride) or offset < 0 or any(n < 0 for n in size + stride):
         raise WeightsError(f"invalid view (offset {offset}, size {list(size)}, stride {list(stride)})")
-    if math.prod(size) == 0:
+    count = math.prod(size)
+    if count == 0:
         return np.zeros(size, dtype=flat.dtype)
+    if count > flat.size:  # bounds the output by the file's size; state dicts hold no expanded views
+        raise WeightsError(f"view of {count} elements (size {list(size)}, stride {list(stride)}) expands "
+                           f"a storage of {flat.size} elements; broadcast views are not supported")
     last = offset + sum((n - 1) * s for n, s in zip(size, stride))
     if last >= flat.size:
         raise WeightsError(f"view (offset {offset}, size {list(size)}, stride {list(stride)}) reaches "
