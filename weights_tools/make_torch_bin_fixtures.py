@@ -7,6 +7,9 @@ Writes, from one seeded state dict that exercises every path of ``minilm_np.torc
   state_dict_legacy.bin   torch.save(..., _use_new_zipfile_serialization=False), the legacy layout
   expected.npz            every tensor as numpy (bfloat16 as its uint16 bits; their names under
                           ``__bf16__``), what the reader must return bit for bit
+  rounding.npz            float32 values (random over the whole exponent range, exact ties, NaN/inf,
+                          float16/bfloat16 edges) and torch's .half() / .bfloat16() of them, to test
+                          ``weights_tools.cast`` rounding bit for bit without torch
   made_with.json          the torch and numpy versions that wrote them
 
 The state dict holds float32/float16/bfloat16/float64/int64/bool tensors, a transposed (non-contiguous)
@@ -71,6 +74,27 @@ def expected_arrays(state_dict) -> dict[str, np.ndarray]:
     return arrays
 
 
+def rounding_cases() -> dict[str, np.ndarray]:
+    """float32 inputs and torch's float16 / bfloat16 of them (bits as uint16)."""
+    import torch
+
+    rng = np.random.default_rng(0)
+    random = rng.standard_normal(600) * 10.0 ** rng.uniform(-44, 38, 600)
+    random_bits = rng.integers(0, 2**32, 200, dtype=np.uint64).astype(np.uint32)
+    kept = rng.integers(0, 2**16, 100, dtype=np.uint64).astype(np.uint32) << 16
+    ties = kept | 0x8000  # exactly half-way between two bfloat16 values: even and odd kept bits
+    near_ties = np.concatenate([kept | 0x7FFF, kept | 0x8001])
+    edges = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, -np.nan, 3.4028235e38, -3.4028235e38, 1e-45,
+                      1.1754944e-38, 65504.0, 65519.99, 65520.0, -65520.0, 6.1e-5, 5.96e-8, 2.98e-8, 1.0,
+                      1.0000001, 1.00390625, 1.01171875, 0.1, 1 / 3], dtype=np.float32)
+    x = np.concatenate([random.astype(np.float32), random_bits.view(np.float32), ties.view(np.float32),
+                        near_ties.view(np.float32), edges])
+    t = torch.from_numpy(x.copy())
+    return {"float32": x,
+            "float16_bits": t.half().view(torch.int16).numpy().view(np.uint16).copy(),
+            "bfloat16_bits": t.bfloat16().view(torch.int16).numpy().view(np.uint16).copy()}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m weights_tools make-torch-bin-fixtures",
                                      description=__doc__.splitlines()[0])
@@ -85,6 +109,8 @@ def main(argv: list[str] | None = None) -> int:
     torch.save(sd, out / "state_dict.bin")
     torch.save(sd, out / "state_dict_legacy.bin", _use_new_zipfile_serialization=False)
     np.savez(out / "expected.npz", **expected_arrays(sd))
+    with np.errstate(over="ignore", invalid="ignore"):
+        np.savez(out / "rounding.npz", **rounding_cases())
     versions = {"torch": torch.__version__, "numpy": np.__version__, "script": "weights_tools/make_torch_bin_fixtures.py"}
     (out / "made_with.json").write_text(json.dumps(versions, indent=2) + "\n")
     for path in sorted(out.iterdir()):

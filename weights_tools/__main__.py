@@ -1,0 +1,78 @@
+"""``python -m weights_tools <command>``: checkpoint conversion, inspection, casting, download, verification.
+
+    python -m weights_tools convert SRC_DIR DST_DIR [--force]
+    python -m weights_tools inspect DIR
+    python -m weights_tools cast DIR DST --dtype float16|bfloat16 [--reference NPZ] [--max-drift X]
+    python -m weights_tools download NAME [--revision R] [--dir DIR] [--cache-dir C] [--offline]
+    python -m weights_tools verify DIR [--reference NPZ] [--inputs JSON] [--tolerance X]
+    python -m weights_tools make-fixtures [...]              (needs torch; see tests/fixtures/README.md)
+    python -m weights_tools make-torch-bin-fixtures [...]    (needs torch)
+
+Exit status: 0 success; 1 an error (one line on stderr; --debug shows the traceback); 2 usage;
+3 the command ran but its check failed (inspect: would not load; verify/cast: beyond tolerance).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from minilm_np.errors import ModelLoadError
+
+from . import ToolError
+
+# name -> (module, one-line help). Each module has add_arguments(parser) and run(args) -> int.
+COMMANDS = {
+    "convert": ("weights_tools.convert", "pytorch_model.bin -> model.safetensors (no torch needed)"),
+    "inspect": ("weights_tools.inspect", "config, tensors, parameter count, missing/unexpected tensors"),
+    "cast": ("weights_tools.cast", "float16/bfloat16 copy of a checkpoint and its score drift"),
+    "download": ("weights_tools.download", "fetch a model through the Hub cache (converting a .bin-only one)"),
+    "verify": ("weights_tools.verify", "compare the engine with stored reference outputs"),
+}
+# Commands with their own argument parsing, run as module.main(argv); imported only when used.
+DELEGATED = {
+    "make-fixtures": ("weights_tools.make_fixtures", "regenerate tests/fixtures/models and reference (torch)"),
+    "make-torch-bin-fixtures": ("weights_tools.make_torch_bin_fixtures",
+                                "regenerate tests/fixtures/torch_bin (torch)"),
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] in DELEGATED:
+        return importlib.import_module(DELEGATED[argv[0]][0]).main(argv[1:])
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a usage error argparse already printed
+        return e.code if isinstance(e.code, int) else 2
+    try:
+        return args.module.run(args)
+    except KeyboardInterrupt:
+        print("weights_tools: interrupted", file=sys.stderr)
+        return 130
+    except (ModelLoadError, ToolError, OSError, ValueError) as e:
+        if args.debug:
+            raise
+        message = " ".join(str(e).split()) or type(e).__name__
+        print(f"weights_tools {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m weights_tools", description=__doc__.splitlines()[0],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter,
+                                     epilog="\n".join(f"  {name:<24} {text}" for name, (_, text) in DELEGATED.items()))
+    sub = parser.add_subparsers(dest="command", required=True, metavar="command")
+    for name, (module_name, text) in COMMANDS.items():
+        module = importlib.import_module(module_name)
+        p = sub.add_parser(name, help=text, description=module.__doc__.split("\n\n")[0])
+        module.add_arguments(p)
+        p.add_argument("--debug", action="store_true", help="show the traceback of an error")
+        p.set_defaults(module=module)
+    return parser
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,164 @@
+"""``inspect DIR``: what a model directory holds, and whether the engine can load it.
+
+Prints the config summary, every tensor (name, shape, dtype), the parameter count, the weights file's
+size, and the tensors the architecture expects but the file lacks (or has with the wrong shape or a
+non-float dtype) and those it has beyond them -- judged by ``minilm_np.weights.check_tensors``, so
+``bert.``-prefixed and bare names, and legacy ``LayerNorm.gamma``/``beta``, are all understood.
+Exit status 0 when the checkpoint would load, 3 when it would not.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from minilm_np.config import BertConfig
+from minilm_np.errors import ConfigError, ModelNotFoundError
+from minilm_np.weights import Check, check_tensors, read_tensors, weights_file
+
+from .convert import dtype_name
+
+CHECK_FAILED = 3
+
+
+@dataclass
+class Report:
+    model_dir: Path
+    weights_path: Path
+    tensors: dict[str, np.ndarray]
+    config: BertConfig | None
+    config_problem: str | None  # why config.json could not be read, if it could not
+    architectures: list[str]
+    head: bool
+    head_reason: str
+    check: Check | None  # None without a config
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def loadable(self) -> bool:
+        return self.check is not None and self.check.ok
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("model_dir", type=Path, help="model directory (config.json + model.safetensors or "
+                                                     "pytorch_model.bin)")
+
+
+def run(args) -> int:
+    report = inspect_dir(args.model_dir)
+    print(format_report(report))
+    return 0 if report.loadable else CHECK_FAILED
+
+
+def inspect_dir(model_dir: Path) -> Report:
+    """Read a model directory's config and tensors and check them against each other."""
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        raise ModelNotFoundError(f"model directory not found: {model_dir}")
+    path = weights_file(model_dir)
+    tensors = read_tensors(path)
+    config, problem, architectures = None, None, []
+    try:
+        config = BertConfig.from_file(model_dir / "config.json")
+        architectures = _architectures(model_dir / "config.json")
+    except (ConfigError, ModelNotFoundError) as e:
+        problem = str(e)
+    head, reason = decide_head(architectures, tensors)
+    check = check_tensors(tensors, config, head) if config else None
+    return Report(model_dir, path, tensors, config, problem, architectures, head, reason, check,
+                  _name_notes(tensors))
+
+
+def decide_head(architectures: list[str], tensors: dict[str, np.ndarray]) -> tuple[bool, str]:
+    """Whether to expect a pooler + classifier: the config says so, or the tensors include one."""
+    for arch in architectures:
+        if "ForSequenceClassification" in arch:
+            return True, f"config architectures: {arch}"
+    classifier = [n for n in tensors if "classifier." in n]
+    if classifier:
+        return True, f"tensor {classifier[0]}"
+    return False, "no ForSequenceClassification architecture and no classifier tensor"
+
+
+def is_cross_encoder(model_dir: Path) -> bool:
+    """What the engine should load: a CrossEncoder when config.json names a ForSequenceClassification
+    architecture, an Embedder otherwise."""
+    config_path = Path(model_dir) / "config.json"
+    if not config_path.is_file():
+        raise ModelNotFoundError(f"config.json not found: {config_path}")
+    try:
+        return any("ForSequenceClassification" in a for a in _architectures(config_path))
+    except (ValueError, AttributeError) as e:
+        raise ConfigError(f"{config_path}: not a readable config ({e})") from None
+
+
+def _architectures(config_path: Path) -> list[str]:
+    arch = json.loads(config_path.read_text(encoding="utf-8")).get("architectures") or []
+    return [str(a) for a in arch] if isinstance(arch, list) else [str(arch)]
+
+
+def _name_notes(tensors: dict[str, np.ndarray]) -> list[str]:
+    names = list(tensors)
+    notes = []
+    prefixed = sum(n.startswith("bert.") for n in names)
+    if prefixed:
+        notes.append(f"{prefixed} of {len(names)} names carry the 'bert.' prefix (BertForSequenceClassification layout)")
+    else:
+        notes.append("names are bare (BertModel / sentence-transformers layout)")
+    legacy = sum(n.endswith(("LayerNorm.gamma", "LayerNorm.beta")) for n in names)
+    if legacy:
+        notes.append(f"{legacy} legacy LayerNorm.gamma/beta names (read as weight/bias)")
+    return notes
+
+
+def parameter_count(tensors: dict[str, np.ndarray]) -> int:
+    """Elements of the floating-point tensors (integer buffers such as position_ids are not parameters)."""
+    return sum(math.prod(a.shape) for a in tensors.values() if a.dtype.kind == "f" or dtype_name(a) == "bfloat16")
+
+
+def format_report(r: Report) -> str:
+    lines = [f"model:       {r.model_dir}",
+             f"weights:     {r.weights_path.name}, {_size(r.weights_path.stat().st_size)}"]
+    if r.config:
+        c = r.config
+        lines.append(f"config:      {', '.join(r.architectures) or 'no architectures listed'}; "
+                     f"{c.num_hidden_layers} layers, hidden {c.hidden_size}, {c.num_attention_heads} heads "
+                     f"(size {c.head_size}), intermediate {c.intermediate_size}, vocab {c.vocab_size}, "
+                     f"positions {c.max_position_embeddings}, token types {c.type_vocab_size}"
+                     + (f", labels {c.num_labels}" if r.head else ""))
+    else:
+        lines.append(f"config:      unreadable: {r.config_problem}")
+    lines.append(f"head:        {'pooler + classifier expected' if r.head else 'none (embedder)'} ({r.head_reason})")
+    lines += [f"names:       {note}" for note in r.notes]
+    lines.append(f"tensors:     {len(r.tensors)}, {parameter_count(r.tensors):,} parameters in floating tensors")
+    width = max((len(n) for n in r.tensors), default=0)
+    for name, a in r.tensors.items():
+        lines.append(f"  {name:<{width}}  {str(list(a.shape)):<14} {dtype_name(a)}")
+    lines += _check_lines(r)
+    return "\n".join(lines)
+
+
+def _check_lines(r: Report) -> list[str]:
+    if r.check is None:
+        return ["check:       skipped (no usable config.json)"]
+    c = r.check
+    lines = [f"missing:     {', '.join(c.missing) if c.missing else 'none'}"]
+    lines += [f"misshaped:   {name} is {list(found)}, expected {list(want)}" for name, found, want in c.misshaped]
+    lines += [f"not float:   {name} is {dtype}" for name, dtype in c.not_float]
+    lines.append(f"unexpected:  {', '.join(c.unexpected) if c.unexpected else 'none'}"
+                 + (" (ignored by the engine)" if c.unexpected else ""))
+    lines.append("check:       ok, the engine can load this checkpoint" if c.ok
+                 else "check:       FAILED, the engine would refuse this checkpoint")
+    return lines
+
+
+def _size(n: int) -> str:
+    for unit in ("bytes", "KB", "MB", "GB"):
+        if n < 1024 or unit == "GB":
+            return f"{n:,} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    raise AssertionError("unreachable")
