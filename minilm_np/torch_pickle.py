@@ -114,8 +114,7 @@ class _Storage(_Inert):
     __slots__ = ("stype", "key", "numel", "offset")
 
     def __init__(self, stype: _StorageType, key: str, numel: int, offset: int = 0):
-        for name, value in (("stype", stype), ("key", key), ("numel", numel), ("offset", offset)):
-            object.__setattr__(self, name, value)
+        self.stype, self.key, self.numel, self.offset = stype, key, numel, offset
 
 
 class _TensorRef(_Inert):
@@ -123,8 +122,7 @@ class _TensorRef(_Inert):
     __slots__ = ("storage", "offset", "size", "stride")
 
     def __init__(self, storage, offset, size, stride):
-        for name, value in (("storage", storage), ("offset", offset), ("size", size), ("stride", stride)):
-            object.__setattr__(self, name, value)
+        self.storage, self.offset, self.size, self.stride = storage, offset, size, stride
 
 
 def _rebuild_tensor(storage, storage_offset, size, stride):

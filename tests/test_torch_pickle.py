@@ -337,6 +337,20 @@ def test_compressed_member_is_refused(tmp_path):
         read_torch_bin(path)
 
 
+def test_legacy_storage_views_are_offset_in_elements(tmp_path):
+    """Old torch wrote views of a storage: view_metadata (view_key, offset, numel), offset in elements."""
+    view = op_tuple([op_str("storage"), op_global("torch", "FloatStorage"), op_str("root"), op_str("cpu"),
+                     op_int(6), op_tuple([op_str("v"), op_int(2), op_int(3)])]) + b"Q"
+    args = [view, op_int(1), op_tuple([op_int(2)]), op_tuple([op_int(1)]), b"\x89",
+            op_global("collections", "OrderedDict") + b")R"]
+    tensor = op_global("torch._utils", "_rebuild_tensor_v2") + op_tuple(args) + b"R"
+    storage = np.arange(6, dtype="<f4")
+    path = tmp_path / "views.bin"
+    path.write_bytes(legacy_bytes(state_dict_pickle({"x": tensor})) + pickle.dumps(["root"], protocol=2)
+                     + struct.pack("<q", 6) + storage.tobytes())
+    assert read_torch_bin(path)["x"].tolist() == [3.0, 4.0]
+
+
 def test_legacy_file_with_wrong_magic_is_refused(tmp_path):
     path = tmp_path / "l.bin"
     path.write_bytes(pickle.dumps(12345, protocol=2) + pickle.dumps(1001, protocol=2))

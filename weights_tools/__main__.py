@@ -61,13 +61,15 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m weights_tools", description=__doc__.splitlines()[0],
+    parser = argparse.ArgumentParser(prog="python -m weights_tools",
+                                     description="Checkpoint conversion, inspection, casting, download and "
+                                                 "verification for minilm_np.",
                                      formatter_class=argparse.RawDescriptionHelpFormatter,
                                      epilog="\n".join(f"  {name:<24} {text}" for name, (_, text) in DELEGATED.items()))
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (module_name, text) in COMMANDS.items():
         module = importlib.import_module(module_name)
-        p = sub.add_parser(name, help=text, description=module.__doc__.split("\n\n")[0])
+        p = sub.add_parser(name, help=text, description=module.__doc__.split("\n\n")[0].replace("``", ""))
         module.add_arguments(p)
         p.add_argument("--debug", action="store_true", help="show the traceback of an error")
         p.set_defaults(module=module)
