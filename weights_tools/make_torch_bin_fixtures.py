@@ -1,6 +1,9 @@
 """Write the tiny ``pytorch_model.bin`` fixtures that test the torch-free reader (needs torch).
 
-    python -m weights_tools make-torch-bin-fixtures [--out tests/fixtures/torch_bin]
+    python -m weights_tools make-torch-bin-fixtures [--out DIR]   # default: tests/fixtures/torch_bin
+
+(Run it as a module, never as ``python weights_tools/make_torch_bin_fixtures.py``: with weights_tools/ first
+on sys.path, its ``inspect.py`` would shadow the standard library's ``inspect`` that torch imports.)
 
 Writes, from one seeded state dict that exercises every path of ``minilm_np.torch_pickle``:
   state_dict.bin          torch.save, zip layout (torch >= 1.6)
@@ -27,7 +30,7 @@ from pathlib import Path
 
 import numpy as np
 
-DEFAULT_OUT = Path("tests/fixtures/torch_bin")
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "tests" / "fixtures" / "torch_bin"
 
 
 def build_state_dict():
