@@ -3,11 +3,13 @@ import shutil
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from minilm_np import CrossEncoder, TokenizerError
 from minilm_np.tokenize import Tokenizer, max_length
 
-from conftest import make_checkpoint
+from conftest import MODELS, make_checkpoint
 
 
 def test_pairs_follow_the_bert_template(tmp_path):
@@ -69,3 +71,38 @@ def test_unreadable_tokenizer_is_named(tmp_path):
     (d / "vocab.txt").unlink()
     with pytest.raises(FileNotFoundError, match="tokenizer.json or vocab.txt"):
         CrossEncoder.from_pretrained(d)
+
+
+def test_huge_pairs_tokenize_in_linear_memory(tmp_path):
+    import resource
+    ce = CrossEncoder.from_pretrained(make_checkpoint(tmp_path / "m"))
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    b = ce.tokenize("word " * 20_000, ["word " * 20_000])
+    assert b["input_ids"].shape == (1, 32)
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 80), st.integers(0, 80), st.integers(4, 70))
+def test_our_truncation_equals_the_tokenizers_library(n_a, n_b, max_len):
+    """Against ``tokenizers``' own longest-first truncation of the same pair."""
+    from tokenizers import Tokenizer as HF
+    hf = HF.from_file(str(MODELS / "tiny-ce-1" / "tokenizer.json"))
+    hf.no_padding()
+    hf.enable_truncation(max_len, strategy="longest_first")
+    a, b = "the " * n_a, "city " * n_b
+    want = hf.encode(a, b)
+    ours = Tokenizer(HF.from_file(str(MODELS / "tiny-ce-1" / "tokenizer.json")), max_len).encode_pairs([(a, b)])[0]
+    assert (ours.ids, ours.type_ids) == (want.ids, want.type_ids)
+    single = Tokenizer(HF.from_file(str(MODELS / "tiny-ce-1" / "tokenizer.json")), max_len).encode_texts([a])[0]
+    assert single.ids == hf.encode(a).ids
+
+
+def test_a_non_bert_template_is_refused(tmp_path):
+    from tokenizers import Tokenizer as HF
+    from tokenizers import processors
+    hf = HF.from_file(str(MODELS / "tiny-ce-1" / "tokenizer.json"))
+    hf.post_processor = processors.TemplateProcessing(single="$A [SEP]", pair="$A [SEP] $B:1",
+                                                      special_tokens=[("[SEP]", hf.token_to_id("[SEP]"))])
+    with pytest.raises(TokenizerError, match="only BERT tokenizers"):
+        Tokenizer(hf, 32)
