@@ -12,9 +12,14 @@ from .ops import F32, linear
 
 
 def classify(cls_states: np.ndarray, pooler_w, pooler_b, classifier_w, classifier_b) -> np.ndarray:
-    """BERT's pooler (dense + tanh on the [CLS] state) then the linear classifier.  [B, D] -> [B, L]"""
-    pooled = np.tanh(linear(cls_states, pooler_w, pooler_b))  # [B, D]
-    return linear(pooled, classifier_w, classifier_b)  # [B, L]
+    """BERT's pooler (dense + tanh on the [CLS] state) then the linear classifier.  [B, D] -> [B, L]
+
+    Computed in float64 and returned as float32: the classifier sums D products, and its float32
+    rounding alone reached ~3e-6 on logits of a few units. At [B, D] this costs nothing.
+    """
+    f64 = np.float64
+    pooled = np.tanh(linear(cls_states.astype(f64), pooler_w.astype(f64), pooler_b.astype(f64)))  # [B, D]
+    return linear(pooled, classifier_w.astype(f64), classifier_b.astype(f64)).astype(np.float32)  # [B, L]
 
 
 def pool(states: np.ndarray, spans: list[tuple[int, int]], mode: str) -> np.ndarray:

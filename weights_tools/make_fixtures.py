@@ -528,6 +528,10 @@ def msmarco_reference(gt_dir: Path, data_dir: Path, seed: int, notes: dict) -> t
             direct = model(**enc).logits
         if not np.allclose(logits.numpy(), direct.numpy(), atol=1e-5, rtol=0):
             raise RuntimeError("MS MARCO-shaped: classifier(pooler) does not reproduce the model's logits")
+        # The same model in float64: the "true" logits, so the engine's own float32 error can be told
+        # apart from torch's (both are ~5e-6 here: the seeded head multiplies pooled noise by |w| ~ 79).
+        with torch.no_grad():
+            logits64 = model.double()(**enc).logits.numpy()
         _st_cross_encoder_scores(model_dir, all_pairs, direct.numpy(), notes)
         notes["msmarco-shaped-l6_st_cross_encoder"] = notes.pop(f"{model_dir.name}_st_cross_encoder")
     lengths = enc["attention_mask"].numpy().sum(1)
@@ -550,7 +554,7 @@ def msmarco_reference(gt_dir: Path, data_dir: Path, seed: int, notes: dict) -> t
         "token_counts": [int(n) for n in lengths],
     }
     arrays = {**_int_arrays(enc), "pooled": out.pooler_output.numpy().astype(np.float32),
-              "logits": logits.numpy().astype(np.float32)}
+              "logits": logits.numpy().astype(np.float32), "logits_float64": logits64.astype(np.float64)}
     return arrays, meta
 
 
