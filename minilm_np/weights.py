@@ -162,7 +162,7 @@ def check_tensors(tensors: dict[str, np.ndarray], config: BertConfig, head: bool
     misshaped = [(n, tuple(by_canonical[n].shape), want[n]) for n in want
                  if n in by_canonical and tuple(by_canonical[n].shape) != want[n]]
     not_float = [(n, str(by_canonical[n].dtype)) for n in want
-                 if n in by_canonical and by_canonical[n].dtype.kind != "f" and not _is_bf16(by_canonical[n])]
+                 if n in by_canonical and by_canonical[n].dtype.kind != "f" and not is_bf16(by_canonical[n])]
     return Check(missing, unexpected, misshaped, not_float)
 
 
@@ -197,7 +197,7 @@ def weights_file(model_dir: str | Path) -> Path:
         return path
     if (model_dir / "pytorch_model.bin").is_file():
         return model_dir / "pytorch_model.bin"
-    raise ModelNotFoundError(f"no weights file in {model_dir}: expected model.safetensors")
+    raise ModelNotFoundError(f"no weights file in {model_dir}: expected model.safetensors (or pytorch_model.bin)")
 
 
 def read_tensors(path: str | Path) -> dict[str, np.ndarray]:
@@ -214,7 +214,7 @@ def read_tensors(path: str | Path) -> dict[str, np.ndarray]:
 # --------------------------------------------------------------------------------------------------
 
 _ST_DTYPES = {"F64": "<f8", "F32": "<f4", "F16": "<f2", "BF16": "<u2", "I64": "<i8", "I32": "<i4",
-              "I16": "<i2", "I8": "i1", "U8": "u1", "BOOL": "?"}
+              "I16": "<i2", "I8": "i1", "U64": "<u8", "U32": "<u4", "U16": "<u2", "U8": "u1", "BOOL": "?"}
 
 
 def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
@@ -271,12 +271,13 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
 BF16_DTYPE = np.dtype(np.uint16, metadata={"bfloat16": True})
 
 
-def _is_bf16(a: np.ndarray) -> bool:
+def is_bf16(a: np.ndarray) -> bool:
+    """A bfloat16 tensor as read here: uint16 bits under BF16_DTYPE."""
     return a.dtype.metadata is not None and a.dtype.metadata.get("bfloat16", False)
 
 
 def _as_float32(a: np.ndarray) -> np.ndarray:
     """float32 view or copy; bfloat16 bits are the top half of a float32's."""
-    if _is_bf16(a):
+    if is_bf16(a):
         return (a.astype(np.uint32) << 16).view(np.float32)
     return a if a.dtype == np.float32 and a.dtype.isnative else a.astype(np.float32)

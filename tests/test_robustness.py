@@ -1,0 +1,236 @@
+"""The input and file contract: typed errors that name the problem, answers for legal edge cases,
+scores invariant to batching and order, repeatable, and safe to share between threads."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from minilm_np import CrossEncoder, Embedder, ModelLoadError, ModelNotFoundError
+
+from conftest import MODELS, make_checkpoint
+
+TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def ce():
+    return CrossEncoder.from_pretrained(MODELS / "tiny-ce-1")
+
+
+@pytest.fixture(scope="module")
+def ce3():
+    return CrossEncoder.from_pretrained(MODELS / "tiny-ce-3")
+
+
+@pytest.fixture(scope="module")
+def emb():
+    return Embedder.from_pretrained(MODELS / "tiny-embedder")
+
+
+# ---- inputs -----------------------------------------------------------------------------------------
+
+def test_empty_inputs_give_empty_answers(ce, ce3, emb):
+    assert ce.predict([]).shape == (0,) and ce.predict([]).dtype == np.float32
+    assert ce3.predict([]).shape == (0, 3)
+    assert ce.rank("q", []) == []
+    assert emb.encode([]).shape == (0, 32)
+    assert ce.tokenize("q", [])["input_ids"].shape == (0, 0)
+
+
+@pytest.mark.parametrize("text", ["", " ", "\t\n  ", "\x00", "\x00\x01\x7f", "🙂🚀" * 3, "東京は日本の首都です",
+                                  "e\u0301\u0301\u0301", "\u200b\ufeff", "a" * 10_000, "word " * 5_000,
+                                  "\ud7ff\U0010ffff", "[SEP] [CLS] [PAD]"])
+def test_odd_but_legal_text_is_scored(ce, emb, text):
+    s = ce.predict([(text, text), ("query", text), (text, "passage")])
+    assert s.shape == (3,) and np.isfinite(s).all()
+    e = emb.encode([text])
+    assert e.shape == (1, 32) and np.isfinite(e).all()
+
+
+def test_long_text_is_truncated_to_the_model_maximum(ce):
+    b = ce.tokenize("query " * 1000, ["passage " * 1000])
+    assert b["input_ids"].shape == (1, ce.max_length)
+
+
+@pytest.mark.parametrize("bad, where", [(None, r"pairs\[1\]\[0\] \(query\)"), (3, r"pairs\[1\]\[0\]"),
+                                        (b"bytes", r"pairs\[1\]\[0\]")])
+def test_non_str_query_is_a_type_error_naming_its_position(ce, bad, where):
+    with pytest.raises(TypeError, match=where + f".*{type(bad).__name__}"):
+        ce.predict([("ok", "ok"), (bad, "passage")])
+
+
+def test_non_str_passage_and_documents(ce, emb):
+    with pytest.raises(TypeError, match=r"pairs\[0\]\[1\] \(passage\) must be a str, got NoneType"):
+        ce.predict([("q", None)])
+    with pytest.raises(TypeError, match=r"documents\[2\] must be a str, got int"):
+        ce.rank("q", ["a", "b", 7])
+    with pytest.raises(TypeError, match="query must be a str, got bytes"):
+        ce.rank(b"q", ["a"])
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str, got float"):
+        emb.encode(["a", 1.5])
+    with pytest.raises(TypeError, match="list of str"):
+        ce.rank("q", "a single string")
+
+
+@pytest.mark.parametrize("pair", [("only one",), ("a", "b", "c"), [], 42])
+def test_a_pair_that_is_not_two_items_is_a_value_error(ce, pair):
+    with pytest.raises(ValueError, match=r"pairs\[1\] must be a \(query, passage\) pair"):
+        ce.predict([("q", "p"), pair])
+
+
+def test_a_single_pair_gives_a_single_score(ce):
+    assert ce.predict(("q", "p")) == pytest.approx(ce.predict([("q", "p")])[0], abs=0)
+
+
+@pytest.mark.parametrize("top_k", [0, -1])
+def test_top_k_must_be_positive(ce, top_k):
+    with pytest.raises(ValueError, match="top_k must be positive"):
+        ce.rank("q", ["a"], top_k=top_k)
+
+
+def test_top_k_larger_than_the_list_returns_every_hit(ce):
+    docs = ["the city", "berlin people", "live"]
+    hits = ce.rank("how many people live in berlin", docs, top_k=10)
+    assert sorted(h["corpus_id"] for h in hits) == [0, 1, 2]
+    assert [h["score"] for h in hits] == sorted((h["score"] for h in hits), reverse=True)
+    assert all(h["text"] == docs[h["corpus_id"]] for h in hits)
+
+
+@pytest.mark.parametrize("kwargs, err", [({"batch_size": 0}, ValueError), ({"batch_size": 2.5}, TypeError),
+                                         ({"activation": "relu"}, ValueError)])
+def test_bad_options(ce, kwargs, err):
+    with pytest.raises(err):
+        ce.predict([("q", "p")], **kwargs)
+
+
+def test_rank_on_a_multi_label_model_is_refused(ce3):
+    with pytest.raises(ValueError, match="3 labels"):
+        ce3.rank("q", ["a"])
+
+
+# ---- files ------------------------------------------------------------------------------------------
+
+def test_missing_directory_names_the_path(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nope"):
+        CrossEncoder.from_pretrained(tmp_path / "nope")
+
+
+@pytest.mark.parametrize("missing", ["config.json", "model.safetensors"])
+def test_missing_files_are_named(tmp_path, missing):
+    d = shutil.copytree(MODELS / "tiny-ce-1", tmp_path / "m")
+    (d / missing).unlink()
+    with pytest.raises(ModelNotFoundError, match=missing):
+        CrossEncoder.from_pretrained(d)
+
+
+def test_unsupported_config_is_refused_at_load(tmp_path):
+    d = shutil.copytree(MODELS / "tiny-ce-1", tmp_path / "m")
+    cfg = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**cfg, "hidden_act": "silu"}))
+    with pytest.raises(ModelLoadError, match="hidden_act 'silu'"):
+        CrossEncoder.from_pretrained(d)
+
+
+def test_pytorch_bin_only_directory_is_loaded_or_explained(tmp_path):
+    d = make_checkpoint(tmp_path / "m")
+    (d / "model.safetensors").rename(d / "pytorch_model.bin")  # not a torch file at all
+    with pytest.raises(ModelLoadError, match="pytorch_model.bin"):
+        CrossEncoder.from_pretrained(d)
+
+
+def test_corrupted_checkpoints_always_end_in_the_typed_error(tmp_path):
+    """Truncated at many offsets, or bytes flipped in the header: either a ModelLoadError naming the
+    file, or (a flip that leaves a consistent header) a model that loads and scores finitely."""
+    src = (MODELS / "tiny-ce-1" / "model.safetensors").read_bytes()
+    d = shutil.copytree(MODELS / "tiny-ce-1", tmp_path / "m")
+    target = d / "model.safetensors"
+    header_end = 8 + int.from_bytes(src[:8], "little")
+    rng = np.random.default_rng(0)
+    cuts = sorted(set(rng.integers(0, len(src), 40).tolist()) | {0, 1, 7, 8, 9, header_end - 1, header_end,
+                                                                  header_end + 1, len(src) - 1})
+    variants = [src[:c] for c in cuts]
+    for pos in rng.integers(0, header_end, 60).tolist():
+        flipped = bytearray(src)
+        flipped[pos] ^= 1 << int(rng.integers(0, 8))
+        variants.append(bytes(flipped))
+    outcomes = {"error": 0, "loaded": 0}
+    for blob in variants:
+        target.write_bytes(blob)
+        try:
+            s = CrossEncoder.from_pretrained(d).predict([("a", "b")])
+        except ModelLoadError as e:
+            assert "model.safetensors" in str(e) or "tensor" in str(e), str(e)
+            outcomes["error"] += 1
+        else:
+            assert np.isfinite(s).all()
+            outcomes["loaded"] += 1
+    assert outcomes["error"] >= len(cuts)  # every truncation is caught
+
+
+def test_nan_in_weights_is_refused_naming_the_tensor(tmp_path):
+    d = make_checkpoint(tmp_path / "m")
+    raw = bytearray((d / "model.safetensors").read_bytes())
+    header_end = 8 + int.from_bytes(raw[:8], "little")
+    name = "bert.encoder.layer.1.attention.self.value.bias"
+    start = header_end + json.loads(raw[8:header_end])[name]["data_offsets"][0] + 4 * 3  # element 3
+    raw[start:start + 4] = np.float32(np.nan).tobytes()
+    (d / "model.safetensors").write_bytes(bytes(raw))
+    with pytest.raises(ModelLoadError, match=name.removeprefix("bert.") + " contains NaN"):
+        CrossEncoder.from_pretrained(d)
+
+
+# ---- invariance, determinism, threads ----------------------------------------------------------------
+
+PAIRS = [("how many people live in berlin", "berlin is the city"), ("", "the"), ("a " * 50, "b " * 10),
+         ("the city", "🙂 東京"), ("x", "y " * 80), ("people", "")] * 3
+
+
+def test_score_does_not_depend_on_batch_size_order_or_neighbours(ce):
+    base = ce.predict(PAIRS, batch_size=32)
+    for bs in (1, 2, 5, 7):
+        np.testing.assert_allclose(ce.predict(PAIRS, batch_size=bs), base, atol=TOL, rtol=0)
+    perm = np.random.default_rng(0).permutation(len(PAIRS))
+    np.testing.assert_allclose(ce.predict([PAIRS[i] for i in perm]), base[perm], atol=TOL, rtol=0)
+
+
+def test_repeated_runs_are_bit_identical(ce, emb):
+    assert np.array_equal(ce.predict(PAIRS), ce.predict(PAIRS))
+    texts = [p for pair in PAIRS for p in pair]
+    assert np.array_equal(emb.encode(texts), emb.encode(texts))
+
+
+def test_threads_sharing_one_model_get_the_serial_answers(ce, emb):
+    chunks = [PAIRS[i:] + PAIRS[:i] for i in range(8)]
+    serial = [ce.predict(c, batch_size=4) for c in chunks]
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(lambda c: ce.predict(c, batch_size=4), chunks))
+    for a, b in zip(serial, threaded):
+        assert np.array_equal(a, b)
+    texts = [[q for q, _ in c] for c in chunks]
+    with ThreadPoolExecutor(4) as pool:
+        assert all(np.array_equal(a, emb.encode(t)) for a, t in zip(pool.map(emb.encode, texts), texts))
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.text(max_size=60), st.text(max_size=200)), min_size=1, max_size=8),
+       st.integers(1, 8))
+def test_any_unicode_batch_scores_like_each_pair_alone(ce, pairs, batch_size):
+    together = ce.predict(pairs, batch_size=batch_size)
+    assert together.shape == (len(pairs),) and np.isfinite(together).all()
+    alone = np.array([ce.predict([p])[0] for p in pairs])
+    np.testing.assert_allclose(together, alone, atol=TOL, rtol=0)
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.text(max_size=120), min_size=1, max_size=6))
+def test_any_unicode_texts_embed_to_unit_vectors(emb, texts):
+    e = emb.encode(texts, batch_size=3)
+    assert e.shape == (len(texts), 32) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
+    np.testing.assert_allclose(e, np.stack([emb.encode([t])[0] for t in texts]), atol=1e-6, rtol=0)
