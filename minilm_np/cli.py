@@ -392,10 +392,14 @@ def _progress(args, total: int, desc: str, unit: str):
     if args.quiet or not sys.stderr.isatty():
         yield None
         return
-    from tqdm import tqdm
+    from tqdm import tqdm  # installed with huggingface_hub
 
-    with tqdm(total=total, desc=desc, unit=unit, file=sys.stderr, delay=PROGRESS_DELAY, leave=False,
-              dynamic_ncols=True) as bar:
+    options = dict(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
+    try:
+        bar = tqdm(delay=PROGRESS_DELAY, **options)
+    except (TypeError, KeyError):  # tqdm older than 4.61 refuses delay (TqdmKeyError): show the bar at once
+        bar = tqdm(**options)
+    with bar:
         yield bar.update
 
 
@@ -550,7 +554,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--queries", help="queries: .jsonl (id, text), .tsv (id<TAB>text) or one per line")
     p.add_argument("--qrels", help="judgements: lines 'query doc gain' (or TREC 'query 0 doc gain')")
     _split_option(p)
-    p.add_argument("--methods", default=",".join(MODES), help="comma-separated subset of %(default)s")
+    p.add_argument("--methods", default="embed,two-stage,rerank", help="comma-separated subset of %(default)s")
     p.add_argument("--reranker", "-r", default=DEFAULT_RERANKER, help=reranker_help)
     p.add_argument("--embedder", "-e", default=None, help=embedder_help)
     p.add_argument("--top-n", "-n", type=int, default=DEFAULT_TOP_N, help="two-stage pool (default %(default)s)")
