@@ -21,15 +21,14 @@ import json
 import shutil
 import sys
 import textwrap
-import time
 from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 
-from .corpus import corpus_from_texts, read_corpus, read_qrels, read_queries
+from .corpus import read_corpus, read_qrels, read_queries
 from .errors import ModelLoadError
-from .family import DEFAULT_EMBEDDER, DEFAULT_RERANKER
+from .family import DEFAULT_EMBEDDER, DEFAULT_RERANKER, models
 from .metrics import evaluate_search
 from .retrieval import (
     DEFAULT_TOP_K,
@@ -51,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
     except SystemExit as e:  # --help, or a usage error argparse already printed
-        return e.code if isinstance(e.code, int) else 2
+        return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
     try:
         return args.run(args) or 0
     except KeyboardInterrupt:
@@ -69,8 +68,6 @@ def main(argv: list[str] | None = None) -> int:
 # --------------------------------------------------------------------------------------------------
 
 def _models(args) -> int:
-    from .family import models
-
     rows = models()
     if args.json:
         _print_json(rows)
