@@ -1,23 +1,41 @@
 """Length-sorted batching: similar lengths share a batch so little is padded; results come back in the
-caller's order. Sorting is stable, so equal lengths keep their input order and runs are repeatable."""
+caller's order. Sorting is stable, so equal lengths keep their input order and runs are repeatable.
+With several workers, batches run concurrently (see threads.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from .threads import BLAS
 from .tokenize import Batch, pad
 
 
 def run_sorted(encodings: list, batch_size: int, forward: Callable[[Batch], np.ndarray], pad_id: int,
-               out_shape: tuple[int, ...], progress: Callable[[int], None] | None = None) -> np.ndarray:
+               out_shape: tuple[int, ...], progress: Callable[[int], None] | None = None,
+               workers: int = 1) -> np.ndarray:
     """forward(batch) -> [b, *out_shape] for each length-sorted batch; rows returned in input order."""
     out = np.empty((len(encodings), *out_shape), dtype=np.float32)
     order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))  # longest first
-    for start in range(0, len(order), batch_size):
-        idx = order[start:start + batch_size]
-        out[idx] = forward(pad([encodings[i] for i in idx], pad_id))
-        if progress is not None:
-            progress(len(idx))
+    if workers > 1:  # enough batches to keep every worker busy
+        batch_size = max(1, min(batch_size, -(-len(order) // workers)))
+    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+
+    def run(idx: list[int]) -> np.ndarray:
+        return forward(pad([encodings[i] for i in idx], pad_id))
+
+    if workers > 1 and len(batches) > 1:
+        with BLAS.single(), ThreadPoolExecutor(workers) as pool:
+            results = pool.map(run, batches)
+            for idx, rows in zip(batches, results):
+                out[idx] = rows
+                if progress is not None:
+                    progress(len(idx))
+    else:
+        for idx in batches:
+            out[idx] = run(idx)
+            if progress is not None:
+                progress(len(idx))
     return out

@@ -15,6 +15,7 @@ from .family import DEFAULT_RERANKER, hub_id_for
 from .heads import classify
 from .hub import resolve
 from .inputs import check_pairs, check_positive_int, check_text, check_texts, is_single_pair
+from .threads import worker_count
 from .tokenize import Batch
 
 _ACTIVATIONS = (None, "sigmoid", "softmax")
@@ -23,20 +24,25 @@ _ACTIVATIONS = (None, "sigmoid", "softmax")
 class CrossEncoder:
     """A reranker: ``predict`` scores pairs, ``rank`` orders documents for one query."""
 
-    def __init__(self, checkpoint: Checkpoint, name: str):
+    def __init__(self, checkpoint: Checkpoint, name: str, threads: int | None = None):
         self.checkpoint = checkpoint
         self.config = checkpoint.config
         self.tokenizer = checkpoint.tokenizer
         self.name = name
+        self.workers = worker_count(threads)  # batches run at once; see threads.py
         self._layers = fast.prepare(checkpoint.weights, checkpoint.config)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_RERANKER, *, revision: str | None = None,
-                        cache_dir: str | None = None, local_files_only: bool | None = None) -> "CrossEncoder":
-        """A local directory, a Hub id, or a family size "L-2" | "L-4" | "L-6" | "L-12" | "TinyBERT-L-2"."""
+                        cache_dir: str | None = None, local_files_only: bool | None = None,
+                        threads: int | None = None) -> "CrossEncoder":
+        """A local directory, a Hub id, or a family size "L-2" | "L-4" | "L-6" | "L-12" | "TinyBERT-L-2".
+
+        ``threads``: cores to use (default: all this process may use; 1 runs batches one at a time).
+        """
         path = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         name = hub_id_for(str(name_or_path)) if not os.path.isdir(name_or_path) else str(path.resolve())
-        return cls(load_checkpoint(path, head=True), name)
+        return cls(load_checkpoint(path, head=True), name, threads)
 
     @property
     def num_labels(self) -> int:
@@ -62,7 +68,7 @@ class CrossEncoder:
             raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
         labels = self.num_labels
         logits = run_sorted(self.tokenizer.encode_pairs(pairs), batch_size, self.logits,
-                            self.tokenizer.pad_id, (labels,), progress)  # [n, L]
+                            self.tokenizer.pad_id, (labels,), progress, self.workers)  # [n, L]
         scores = _activate(logits, activation)
         return scores[:, 0] if labels == 1 else scores
 

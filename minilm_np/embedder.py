@@ -19,6 +19,7 @@ from .family import DEFAULT_EMBEDDER, hub_id_for
 from .heads import l2_normalize, pool
 from .hub import resolve
 from .inputs import check_positive_int, check_texts
+from .threads import worker_count
 from .tokenize import Batch
 
 # sentence-transformers' Pooling config flags, in the order it concatenates the pooled vectors.
@@ -38,22 +39,27 @@ class Pipeline:
 class Embedder:
     """Sentence embeddings: ``encode(texts)`` -> float32 [n, dim]."""
 
-    def __init__(self, checkpoint: Checkpoint, pipeline: Pipeline, name: str):
+    def __init__(self, checkpoint: Checkpoint, pipeline: Pipeline, name: str, threads: int | None = None):
         self.checkpoint = checkpoint
         self.config = checkpoint.config
         self.tokenizer = checkpoint.tokenizer
         self.pipeline = pipeline
         self.name = name
+        self.workers = worker_count(threads)  # batches run at once; see threads.py
         self._layers = fast.prepare(checkpoint.weights, checkpoint.config)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_EMBEDDER, *, revision: str | None = None,
-                        cache_dir: str | None = None, local_files_only: bool | None = None) -> "Embedder":
-        """A sentence-transformers directory (or a bare BertModel directory: mean pooling), or a Hub id."""
+                        cache_dir: str | None = None, local_files_only: bool | None = None,
+                        threads: int | None = None) -> "Embedder":
+        """A sentence-transformers directory (or a bare BertModel directory: mean pooling), or a Hub id.
+
+        ``threads``: cores to use (default: all this process may use; 1 runs batches one at a time).
+        """
         path = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         pipeline = read_pipeline(path)
         name = hub_id_for(str(name_or_path)) if not os.path.isdir(name_or_path) else str(path.resolve())
-        return cls(load_checkpoint(pipeline.transformer_dir, head=False), pipeline, name)
+        return cls(load_checkpoint(pipeline.transformer_dir, head=False), pipeline, name, threads)
 
     @property
     def dim(self) -> int:
@@ -75,7 +81,7 @@ class Embedder:
         texts = check_texts(texts)
         check_positive_int(batch_size, "batch_size")
         out = run_sorted(self.tokenizer.encode_texts(texts), batch_size, self.embed_batch,
-                         self.tokenizer.pad_id, (self.dim,), progress)
+                         self.tokenizer.pad_id, (self.dim,), progress, self.workers)
         return l2_normalize(out) if normalize or self.pipeline.normalize else out
 
     def embed_batch(self, batch: Batch) -> np.ndarray:

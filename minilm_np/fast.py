@@ -82,7 +82,9 @@ def layer_norm_(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.n
 def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarray:
     """Self-attention of each sequence over its own tokens; writes the context into out [N, D].
 
-    qkv: [N, 3D] from the fused projection, queries already scaled by 1/sqrt(K).
+    qkv: [N, 3D] from the fused projection, queries already scaled by 1/sqrt(K). The softmax
+    denominator divides the [H, n, K] context rather than the [H, n, n] weights (same value,
+    one pass over n^2 fewer).
     """
     d = out.shape[1]
     k_size = d // heads
@@ -94,9 +96,10 @@ def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarra
         v = blk[:, 2].transpose(1, 0, 2)  # [H, n, K]
         p = q @ k  # [H, n, n] scores
         p -= p.max(axis=2, keepdims=True)
-        np.exp(p, out=p)
-        p /= p.sum(axis=2, keepdims=True)  # softmax over keys
-        out[start:end].reshape(n, heads, k_size)[:] = (p @ v).transpose(1, 0, 2)  # [n, H, K]
+        np.exp(p, out=p)  # unnormalised softmax weights
+        context = p @ v  # [H, n, K]
+        context /= p.sum(axis=2, keepdims=True)
+        out[start:end].reshape(n, heads, k_size)[:] = context.transpose(1, 0, 2)  # [n, H, K]
     return out
 
 
@@ -104,10 +107,11 @@ def encode_packed(w: BertWeights, layers: tuple[FastLayer, ...], cfg: BertConfig
                   attention_mask: np.ndarray, token_type_ids: np.ndarray) -> tuple[np.ndarray, list]:
     """Last hidden states of the real tokens, packed [N, D], and each sequence's (start, end)."""
     ids, positions, types, spans = pack(input_ids, attention_mask, token_type_ids)
+    eps = cfg.layer_norm_eps
     x = w.word[ids]  # [N, D]
     x += w.position[positions]
     x += w.token_type[types]
-    layer_norm_(x, w.ln_g, w.ln_b, cfg.layer_norm_eps)
+    layer_norm_(x, w.ln_g, w.ln_b, eps)
     context = np.empty_like(x)  # [N, D], reused by every layer
     for lw in layers:
         qkv = x @ lw.qkv_w  # [N, 3D]
@@ -116,12 +120,12 @@ def encode_packed(w: BertWeights, layers: tuple[FastLayer, ...], cfg: BertConfig
         y = context @ lw.o_w  # [N, D]
         y += lw.o_b
         x += y
-        layer_norm_(x, lw.ln1_g, lw.ln1_b, cfg.layer_norm_eps)
+        layer_norm_(x, lw.ln1_g, lw.ln1_b, eps)
         h = x @ lw.ff1_w  # [N, F]
         h += lw.ff1_b
         gelu_(h)
         y = h @ lw.ff2_w  # [N, D]
         y += lw.ff2_b
         x += y
-        layer_norm_(x, lw.ln2_g, lw.ln2_b, cfg.layer_norm_eps)
+        layer_norm_(x, lw.ln2_g, lw.ln2_b, eps)
     return x, spans

@@ -103,10 +103,14 @@ def test_msmarco_shaped_l6_matches_transformers_on_cranfield_pairs(msmarco_shape
     assert ce.max_length == 512
     assert_same_tokens(ce.tokenizer.pad(ce.tokenizer.encode_pairs(pairs)).as_dict(), r)
     scores = ce.predict(pairs)
-    # against transformers in float32, and against the same model run in float64 (the "true" logits:
-    # torch's own float32 result is ~6e-6 away from them, ours ~5e-6; the seeded head has |w| ~ 79)
-    np.testing.assert_allclose(scores, r["logits"][:, 0], atol=LOGIT_TOL, rtol=0)
+    # The float64 run of the same model is the truth we are held to, at 1e-5.
     np.testing.assert_allclose(scores, r["logits_float64"][:, 0], atol=LOGIT_TOL, rtol=0)
+    # transformers' float32 logits are themselves up to 6.8e-6 from that truth here (the seeded head,
+    # |w| ~ 79, multiplies float32 noise of the pooled vector), so two correct float32 engines can
+    # differ by twice that: the bound against torch is torch's own error plus ours.
+    torch_error = np.abs(r["logits"][:, 0] - r["logits_float64"][:, 0]).max()
+    assert torch_error < LOGIT_TOL
+    np.testing.assert_allclose(scores, r["logits"][:, 0], atol=torch_error + LOGIT_TOL, rtol=0)
 
 
 def test_a_pair_scores_the_same_alone_and_inside_a_padded_batch():

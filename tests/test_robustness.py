@@ -234,3 +234,18 @@ def test_any_unicode_texts_embed_to_unit_vectors(emb, texts):
     e = emb.encode(texts, batch_size=3)
     assert e.shape == (len(texts), 32) and np.allclose(np.linalg.norm(e, axis=1), 1, atol=1e-5)
     np.testing.assert_allclose(e, np.stack([emb.encode([t])[0] for t in texts]), atol=1e-6, rtol=0)
+
+
+def test_worker_threads_give_the_serial_scores_and_restore_blas():
+    from minilm_np.threads import BLAS
+    serial = CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", threads=1)
+    parallel = CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", threads=2)
+    np.testing.assert_allclose(parallel.predict(PAIRS, batch_size=4), serial.predict(PAIRS, batch_size=4),
+                               atol=TOL, rtol=0)
+    if BLAS.controllable:
+        get = BLAS._fns[0]
+        before = get()
+        parallel.predict(PAIRS)
+        assert get() == before
+    with pytest.raises(ValueError, match="threads"):
+        CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", threads=0)
