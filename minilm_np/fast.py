@@ -91,16 +91,25 @@ def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarra
     for start, end in spans:
         n = end - start
         blk = qkv[start:end].reshape(n, 3, heads, k_size)
-        q = blk[:, 0].transpose(1, 0, 2)  # [H, n, K]
-        k = blk[:, 1].transpose(1, 2, 0)  # [H, K, n]
-        v = blk[:, 2].transpose(1, 0, 2)  # [H, n, K]
-        p = q @ k  # [H, n, n] scores
-        p -= p.max(axis=2, keepdims=True)
-        np.exp(p, out=p)  # unnormalised softmax weights
-        context = p @ v  # [H, n, K]
-        context /= p.sum(axis=2, keepdims=True)
-        out[start:end].reshape(n, heads, k_size)[:] = context.transpose(1, 0, 2)  # [n, H, K]
+        ctx = out[start:end].reshape(n, heads, k_size)
+        group = max(1, min(heads, _SCORES_BYTES // (4 * n * n)))  # heads whose scores fit in cache
+        for h in range(0, heads, group):
+            hs = slice(h, h + group)
+            q = blk[:, 0, hs].transpose(1, 0, 2)  # [h, n, K]
+            k = blk[:, 1, hs].transpose(1, 2, 0)  # [h, K, n]
+            v = blk[:, 2, hs].transpose(1, 0, 2)  # [h, n, K]
+            p = q @ k  # [h, n, n] scores
+            p -= p.max(axis=2, keepdims=True)
+            np.exp(p, out=p)  # unnormalised softmax weights
+            context = p @ v  # [h, n, K]
+            context /= p.sum(axis=2, keepdims=True)
+            ctx[:, hs] = context.transpose(1, 0, 2)  # [n, h, K]
     return out
+
+
+# Scores of one sequence are [H, n, n]: for long sequences (n ~ 200+: 2 MB) they are processed a few
+# heads at a time so that max, exp and sum run in L2 cache.
+_SCORES_BYTES = 512 * 1024
 
 
 def encode_packed(w: BertWeights, layers: tuple[FastLayer, ...], cfg: BertConfig, input_ids: np.ndarray,
@@ -122,8 +131,7 @@ def encode_packed(w: BertWeights, layers: tuple[FastLayer, ...], cfg: BertConfig
         x += y
         layer_norm_(x, lw.ln1_g, lw.ln1_b, eps)
         h = x @ lw.ff1_w  # [N, F]
-        h += lw.ff1_b
-        gelu_(h)
+        gelu_(h, lw.ff1_b)  # h = gelu(h + b)
         y = h @ lw.ff2_w  # [N, D]
         y += lw.ff2_b
         x += y

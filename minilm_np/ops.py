@@ -86,15 +86,20 @@ def _horner_into(coefs: tuple, a: np.ndarray, out: np.ndarray) -> np.ndarray:
     return out
 
 
-def gelu_(x: np.ndarray) -> np.ndarray:
-    """gelu(x) written into x (any C-contiguous float32 array); returns x."""
-    flat = x.reshape(-1)
-    n = min(_BLOCK, flat.size)
-    a, tail, q = (np.empty(n, np.float32) for _ in range(3))
-    for start in range(0, flat.size, _BLOCK):
-        v = flat[start:start + _BLOCK]
-        m = v.size
+def gelu_(x: np.ndarray, bias: np.ndarray | None = None) -> np.ndarray:
+    """gelu(x + bias) written into x, a C-contiguous float32 [..., F] array; returns x.
+
+    The bias is added block by block too, while the block is in cache, instead of in a pass of its own.
+    """
+    rows = x.reshape(-1, x.shape[-1])  # [R, F]
+    step = max(1, _BLOCK // max(1, rows.shape[1]))  # rows per block
+    a, tail, q = (np.empty((min(step, rows.shape[0]), rows.shape[1]), np.float32) for _ in range(3))
+    for start in range(0, rows.shape[0], step):
+        v = rows[start:start + step]
+        m = v.shape[0]
         av, tv, qv = a[:m], tail[:m], q[:m]
+        if bias is not None:
+            v += bias
         np.abs(v, out=av)
         np.minimum(av, _A_MAX, out=av)
         np.multiply(av, av, out=tv)
