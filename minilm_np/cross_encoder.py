@@ -11,9 +11,9 @@ import numpy as np
 from . import fast
 from .batching import run_sorted
 from .checkpoint import Checkpoint, load_checkpoint
-from .family import DEFAULT_RERANKER, hub_id_for
+from .family import DEFAULT_RERANKER
 from .heads import classify
-from .hub import resolve
+from .hub import model_name, resolve
 from .inputs import check_pairs, check_positive_int, check_text, check_texts, is_single_pair
 from .threads import worker_count
 from .tokenize import Batch
@@ -41,8 +41,7 @@ class CrossEncoder:
         ``threads``: cores to use (default: all this process may use; 1 runs batches one at a time).
         """
         path = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
-        name = hub_id_for(str(name_or_path)) if not os.path.isdir(name_or_path) else str(path.resolve())
-        return cls(load_checkpoint(path, head=True), name, threads)
+        return cls(load_checkpoint(path, head=True), model_name(name_or_path, path), threads)
 
     @property
     def num_labels(self) -> int:

@@ -15,9 +15,9 @@ from . import fast
 from .batching import run_sorted
 from .checkpoint import Checkpoint, load_checkpoint
 from .errors import ConfigError
-from .family import DEFAULT_EMBEDDER, hub_id_for
+from .family import DEFAULT_EMBEDDER
 from .heads import l2_normalize, pool
-from .hub import resolve
+from .hub import model_name, resolve
 from .inputs import check_positive_int, check_texts
 from .threads import worker_count
 from .tokenize import Batch
@@ -58,8 +58,8 @@ class Embedder:
         """
         path = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         pipeline = read_pipeline(path)
-        name = hub_id_for(str(name_or_path)) if not os.path.isdir(name_or_path) else str(path.resolve())
-        return cls(load_checkpoint(pipeline.transformer_dir, head=False), pipeline, name, threads)
+        return cls(load_checkpoint(pipeline.transformer_dir, head=False), pipeline, model_name(name_or_path, path),
+                   threads)
 
     @property
     def dim(self) -> int:

