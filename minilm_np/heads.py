@@ -42,9 +42,6 @@ def pool(states: np.ndarray, spans: list[tuple[int, int]], mode: str) -> np.ndar
     raise ValueError(f"unknown pooling mode {mode!r}")
 
 
-POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len")
-
-
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm (a zero row stays zero), as torch's F.normalize(eps=1e-12).  [B, D]"""
     norm = np.sqrt(np.einsum("bd,bd->b", x, x))[:, None]
