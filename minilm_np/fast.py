@@ -10,7 +10,11 @@ What changes, and what each change preserves:
     1/sqrt(K) is folded into the query weights and bias (scores = (xWq/sqrt K)(xWk)^T, the same
     product up to float32 rounding).
   * In-place element-wise work. Bias adds, residuals, LayerNorm, softmax and GELU write into
-    existing buffers; GELU runs on row blocks small enough to stay in cache.
+    existing buffers; GELU (with the first feed-forward bias fused in) runs on row blocks small enough
+    to stay in cache, and a long sequence's attention scores are taken a few heads at a time for the
+    same reason.
+  * Softmax normalised late: exp(scores - max) @ V is divided by the row sums, on [H, n, K] instead of
+    [H, n, n] (the same value up to float32 rounding).
 Nothing here is approximate: GELU is the exact erf form of ops.gelu, float32 throughout.
 """
 
