@@ -121,7 +121,11 @@ def hf_tokenizer(model_dir: Path, max_length: int, pad: bool = False):
     The file's own padding/truncation settings are replaced (all-MiniLM-L6-v2's pads and cuts at 128).
     """
     from tokenizers import Tokenizer
-    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    if (model_dir / "tokenizer.json").is_file():
+        tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    else:  # vocab.txt only (older Hub uploads): transformers builds the same Rust tokenizer from it
+        from transformers import AutoTokenizer
+        tok = Tokenizer.from_str(AutoTokenizer.from_pretrained(str(model_dir)).backend_tokenizer.to_str())
     tok.no_padding()
     tok.enable_truncation(max_length=max_length, strategy="longest_first")
     if pad:
@@ -243,11 +247,12 @@ def _threads_kwarg(cls, threads: int) -> dict:
 
 
 def make_ort(model_dir: Path, onnx_path: Path, batch_size: int, threads: int, sort: bool) -> Callable:
-    """ONNX Runtime fp32 on the CPU, fed the way fastembed and FlashRank feed it.
+    """ONNX Runtime fp32 on the CPU, fed from the Rust tokenizer as fastembed feeds it.
 
     sort=False: batches of 32 pairs in the caller's order, each padded to its own longest (fastembed's
-    loop). sort=True: the same session, but batches of similar length, as minilm-np and
-    sentence-transformers build them; the difference between the two is the cost of padding.
+    loop; FlashRank pads a whole list to its longest in one call). sort=True: the same session, but
+    batches of similar length, as minilm-np and sentence-transformers build them; the difference between
+    the two is the cost of padding.
     """
     import onnxruntime as ort
     so = ort.SessionOptions()
@@ -320,7 +325,8 @@ def ensure_onnx(model_dir: Path, onnx_path: Path) -> Path:
     """Export model_dir to ONNX (opset 17, dynamic batch and sequence) unless an up-to-date export exists.
 
     The TorchScript exporter (dynamo=False): the torch.export-based default needs onnxscript, which is not
-    installed here. Eager attention, so the graph holds plain MatMul/Softmax that ORT's optimiser fuses.
+    installed here. Eager attention: plain MatMul/Softmax nodes, as in the ONNX files fastembed and
+    FlashRank download, rather than a traced scaled_dot_product_attention.
     """
     weights = model_dir / "model.safetensors"
     if not weights.is_file():
