@@ -228,16 +228,21 @@ def embedding_search(embedder, index: EmbeddingIndex, query: str, *, top_k: int 
     """Top-K passages of ``index`` by cosine similarity to the embedded ``query``."""
     _check_query(query)
     _check_positive(top_k, "top_k")
+    scores, top, timings = _first_stage(embedder, index, query, top_k)
+    hits = [Hit(int(i), index.ids[i], index.texts[i], float(scores[i])) for i in top]
+    return SearchResult(query, "embed", hits, {**timings, "total": sum(timings.values())})
+
+
+def _first_stage(embedder, index: EmbeddingIndex, query: str, k: int):
+    """Embed the query, score the whole index, keep the best k: (scores [n], top [k], timings)."""
     _check_same_embedder(embedder, index)
     t0 = time.perf_counter()
     q = embedder.encode([query], normalize=True)[0]  # [d]
     t1 = time.perf_counter()
     scores = cosine_scores(index.embeddings, q)  # [n]
-    top = top_k_indices(scores, top_k)  # [K]
+    top = top_k_indices(scores, k)  # [k] corpus indices, best first
     t2 = time.perf_counter()
-    hits = [Hit(int(i), index.ids[i], index.texts[i], float(scores[i])) for i in top]
-    return SearchResult(query, "embed", hits,
-                        {"query_embedding": t1 - t0, "similarity": t2 - t1, "total": t2 - t0})
+    return scores, top, {"query_embedding": t1 - t0, "similarity": t2 - t1}
 
 
 def rerank_search(reranker, corpus, query: str, *, top_k: int = DEFAULT_TOP_K, batch_size: int = 32,
@@ -261,20 +266,14 @@ def two_stage_search(embedder, reranker, index: EmbeddingIndex, query: str, *, t
     _check_query(query)
     _check_positive(top_n, "top_n")
     _check_positive(top_k, "top_k")
-    _check_same_embedder(embedder, index)
+    cosine, pool, timings = _first_stage(embedder, index, query, top_n)  # pool: [N] corpus indices
     t0 = time.perf_counter()
-    q = embedder.encode([query], normalize=True)[0]  # [d]
-    t1 = time.perf_counter()
-    cosine = cosine_scores(index.embeddings, q)  # [n]
-    pool = top_k_indices(cosine, top_n)  # [N] corpus indices, best first
-    t2 = time.perf_counter()
     scores = _predict(reranker, query, [index.texts[i] for i in pool], batch_size, progress)  # [N]
     order = top_k_indices(scores, top_k)  # [K] positions in the pool; ties -> better first-stage rank
-    t3 = time.perf_counter()
+    timings["reranking"] = time.perf_counter() - t0
     hits = [Hit(int(pool[j]), index.ids[pool[j]], index.texts[pool[j]], float(scores[j]),
                 first_stage_rank=int(j) + 1, first_stage_score=float(cosine[pool[j]])) for j in order]
-    return SearchResult(query, "two-stage", hits, {"query_embedding": t1 - t0, "similarity": t2 - t1,
-                                                   "reranking": t3 - t2, "total": t3 - t0})
+    return SearchResult(query, "two-stage", hits, {**timings, "total": sum(timings.values())})
 
 
 # --------------------------------------------------------------------------------------------------
