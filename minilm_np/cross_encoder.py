@@ -31,6 +31,8 @@ class CrossEncoder:
         self.name = name
         self.workers = worker_count(threads)  # batches run at once; see threads.py
         self._layers = fast.prepare(checkpoint.weights, checkpoint.config)
+        w = checkpoint.weights  # the head runs in float64 (heads.classify); convert it once
+        self._head = tuple(a.astype(np.float64) for a in (w.pooler_w, w.pooler_b, w.classifier_w, w.classifier_b))
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_RERANKER, *, revision: str | None = None,
@@ -77,7 +79,7 @@ class CrossEncoder:
         states, spans = fast.encode_packed(w, self._layers, self.config, batch.input_ids,
                                            batch.attention_mask, batch.token_type_ids)  # [N, D]
         cls = states[[start for start, _ in spans]]  # [B, D]
-        return classify(cls, w.pooler_w, w.pooler_b, w.classifier_w, w.classifier_b)
+        return classify(cls, *self._head)
 
     def rank(self, query: str, documents, top_k: int | None = None, batch_size: int = 32,
              activation: str | None = None, progress: Callable[[int], None] | None = None) -> list[dict]:
