@@ -26,6 +26,7 @@ def test_packed_hidden_states_equal_the_padded_reference(ce):
                                        ce.config, b.input_ids, b.attention_mask, b.token_type_ids)
     real = b.attention_mask.astype(bool)
     assert packed.shape == (real.sum(), ce.config.hidden_size)
+    assert packed.dtype == np.float32  # no silent float64 promotion anywhere in the layers
     assert [e - s for s, e in spans] == real.sum(1).tolist()
     np.testing.assert_allclose(packed, padded[real], atol=2e-5, rtol=0)
 
