@@ -81,12 +81,18 @@ def _models(args) -> int:
     return 0
 
 
+def _texts_from(arguments: list[str], path, if_none: str) -> list[str]:
+    """The texts given on the command line, then one per line of the file at ``path`` (if any)."""
+    texts = list(arguments)
+    if path:
+        texts += read_corpus(path, split="lines").texts
+    if not texts:
+        raise ValueError(if_none)
+    return texts
+
+
 def _rank(args) -> int:
-    docs = list(args.docs)
-    if args.docs_file:
-        docs += read_corpus(args.docs_file, split="lines").texts
-    if not docs:
-        raise ValueError("no documents to rank: give DOC arguments or --docs-file")
+    docs = _texts_from(args.docs, args.docs_file, "no documents to rank: give DOC arguments or --docs-file")
     if args.top_k is not None:
         _check_positive(args.top_k, "--top-k")
     ce = _load_reranker(args.model)
@@ -106,11 +112,7 @@ def _rank(args) -> int:
 
 
 def _embed(args) -> int:
-    texts = list(args.texts)
-    if args.file:
-        texts += read_corpus(args.file, split="lines").texts
-    if not texts:
-        raise ValueError("nothing to embed: give TEXT arguments or --file")
+    texts = _texts_from(args.texts, args.file, "nothing to embed: give TEXT arguments or --file")
     emb = _load_embedder(args.model)
     with _progress(args, len(texts), "embedding", "text") as progress:
         vectors = emb.encode(texts, batch_size=args.batch_size, normalize=not args.no_normalize, progress=progress)
@@ -226,11 +228,7 @@ def _compare(args) -> int:
 
 
 def _inspect(args) -> int:
-    docs = list(args.docs)
-    if args.docs_file:
-        docs += read_corpus(args.docs_file, split="lines").texts
-    if not docs:
-        raise ValueError("no documents: give DOC arguments or --docs-file")
+    docs = _texts_from(args.docs, args.docs_file, "no documents: give DOC arguments or --docs-file")
     ce = _load_reranker(args.model)
     batch = ce.tokenize(args.query, docs)
     ids, types, mask = batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
