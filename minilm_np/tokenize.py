@@ -83,7 +83,7 @@ class Tokenizer:
     def encode_pairs(self, pairs: list[tuple[str, str]]) -> list[Encoded]:
         """``[CLS] q [SEP] p [SEP]`` per pair, token types 0 then 1, truncated longest-first to
         max_length (as ``tokenizers``' "longest_first" strategy). ``pad`` makes a Batch of them."""
-        pieces = self._pieces([t for pair in pairs for t in pair])
+        pieces = self.pieces([t for pair in pairs for t in pair])
         out = []
         for i in range(0, len(pieces), 2):
             a, b = pieces[i], pieces[i + 1]
@@ -98,9 +98,9 @@ class Tokenizer:
         """``[CLS] text [SEP]`` per text, truncated to max_length."""
         keep = self.max_length - 2
         return [Encoded([self.cls_id, *p[:keep], self.sep_id], [0] * (min(len(p), keep) + 2))
-                for p in self._pieces(texts)]
+                for p in self.pieces(texts)]
 
-    def _pieces(self, texts: list[str]) -> list[list[int]]:
+    def pieces(self, texts: list[str]) -> list[list[int]]:
         """Word-piece ids of each text, without special tokens; each distinct text tokenized once."""
         unique = list(dict.fromkeys(texts))
         ids = dict(zip(unique, (e.ids for e in self._tok.encode_batch(unique, add_special_tokens=False))))
@@ -108,7 +108,7 @@ class Tokenizer:
 
     def _check_template(self, source: str) -> None:
         """The tokenizer's own post-processor must agree with the BERT template used here."""
-        a, b = self._pieces(["a b", "c"])
+        a, b = self.pieces(["a b", "c"])
         mine = self._template(a, b)
         theirs = self._tok.encode("a b", "c")
         if (mine.ids, mine.type_ids) != (theirs.ids, theirs.type_ids):
