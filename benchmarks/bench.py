@@ -42,9 +42,9 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # benchmark the tree's minilm_np and weights_tools, not an installed copy
 
-from weights_tools.msmarco_shaped import first_sentence, read_abstracts, read_queries  # noqa: E402
+from minilm_np.evaluation.datasets.cranfield import load_cranfield, sentences  # noqa: E402
 
-DATA_DIR = Path("/work/shared/data/cranfield")
+DATA_DIR = ROOT.parent / "shared" / "data" / "cranfield"  # --data to read it elsewhere
 OUT_DIR = ROOT / "bench-out"
 CE_MAX_LENGTH = 512  # the MS MARCO cross-encoders truncate (query, passage) at 512 tokens
 CE_ENGINES = ("minilm-np", "torch", "ort", "ort-sorted")
@@ -59,27 +59,12 @@ SEED = 0
 # of a workload are the same whatever its size (the agreement check and --quick see a prefix of it).
 # --------------------------------------------------------------------------------------------------
 
-def sentences_of(abstract: str) -> list[str]:
-    """Cranfield's sentences, cut at its " ." convention.
-
-    minilm_np.split.split_sentences does not split this collection: the text is all lower case and that
-    splitter never ends a sentence before a lower-case word, so it returns each abstract whole.
-    """
-    out = []
-    rest = abstract.strip()
-    while rest:
-        s = first_sentence(rest)
-        out.append(s.strip())
-        rest = rest[len(s):].strip()
-    return out
-
-
 def cranfield_texts(data_dir: Path) -> tuple[list[str], list[str], list[str]]:
     """(queries, non-empty abstracts, sentences of at least 3 words), each in file order."""
-    queries = [q for _, q in sorted(read_queries(data_dir).items())]
-    abstracts = [a for _, a in sorted(read_abstracts(data_dir).items()) if a.strip()]
-    sentences = [s for a in abstracts for s in sentences_of(a) if len(s.split()) >= 3]
-    return queries, abstracts, sentences
+    collection = load_cranfield(data_dir)
+    queries = [q for _, q in collection.queries]
+    abstracts = list(collection.corpus.texts)  # file order; the empty abstracts are left out
+    return queries, abstracts, [s for a in abstracts for s in sentences(a) if len(s.split()) >= 3]
 
 
 def _sample(pool: list[str], n: int, stream: int) -> list[str]:

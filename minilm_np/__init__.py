@@ -5,10 +5,10 @@
     >>> ce.predict([("How many people live in Berlin?", "Berlin had a population of 3,520,031 ...")])
 """
 
+from .checkpoint.family import models
 from .cross_encoder import CrossEncoder
 from .embedder import Embedder
 from .errors import ConfigError, HubError, ModelLoadError, ModelNotFoundError, TokenizerError, WeightsError
-from .family import models
 
 __all__ = ["CrossEncoder", "Embedder", "models", "ConfigError", "HubError", "ModelLoadError",
            "ModelNotFoundError", "TokenizerError", "WeightsError"]

@@ -1,30 +1,30 @@
-"""Length-sorted batching: similar lengths share a batch so little is padded; results come back in the
-caller's order. Sorting is stable, so equal lengths keep their input order and runs are repeatable.
-With several workers, batches run concurrently (see threads.py)."""
+"""Length-sorted batching: similar lengths share a batch; results come back in the caller's order.
+Sorting is stable, so equal lengths keep their input order and runs are repeatable. With several
+workers, batches run concurrently (see threads.py)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from .threads import BLAS
-from .tokenize import Batch, pad
 
 
-def run_sorted(encodings: list, batch_size: int, forward: Callable[[Batch], np.ndarray], pad_id: int,
+def run_sorted(sequences: Sequence, forward: Callable[[list], np.ndarray], *, batch_size: int,
                out_shape: tuple[int, ...], progress: Callable[[int], None] | None = None,
                workers: int = 1) -> np.ndarray:
-    """forward(batch) -> [b, *out_shape] for each length-sorted batch; rows returned in input order."""
-    out = np.empty((len(encodings), *out_shape), dtype=np.float32)
-    order = sorted(range(len(encodings)), key=lambda i: -len(encodings[i].ids))  # longest first
+    """``forward(batch)`` -> [b, *out_shape] for each length-sorted batch of ``sequences`` (each with
+    ``.ids``); returns [n, *out_shape] float32, rows in input order. ``progress(b)`` after each batch."""
+    out = np.empty((len(sequences), *out_shape), dtype=np.float32)
+    order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i].ids))  # longest first
     if workers > 1:  # enough batches to keep every worker busy
         batch_size = max(1, min(batch_size, -(-len(order) // workers)))
     batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
 
     def run(idx: list[int]) -> np.ndarray:
-        return forward(pad([encodings[i] for i in idx], pad_id))
+        return forward([sequences[i] for i in idx])
 
     # BLAS stays single-threaded even for one batch: a short query's products are too small to share,
     # and waking BLAS's threads cost more than they saved (0.3 s for a 10-token query on a busy machine).

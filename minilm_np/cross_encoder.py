@@ -4,35 +4,29 @@ CrossEncoder does, in NumPy."""
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 
 import numpy as np
 
-from . import fast
-from .batching import run_sorted
-from .checkpoint import Checkpoint, load_checkpoint
-from .family import DEFAULT_RERANKER
-from .heads import classify
-from .hub import model_name, resolve
-from .inputs import check_pairs, check_positive_int, check_text, check_texts, is_single_pair
-from .threads import worker_count
-from .tokenize import Batch
+from ._encoder import Encoder, Progress, load, locate
+from .checkpoint.family import DEFAULT_RERANKER
+from .checkpoint.load import Checkpoint
+from .model.heads import classify
+from .model.ops import softmax
+from .model.packed import PackedBatch
+from .text.tokenize import Tokenizer
+from .validate import check_pairs, check_positive_int, check_text, check_texts, is_single_pair
 
-_ACTIVATIONS = (None, "sigmoid", "softmax")
+ACTIVATIONS = (None, "sigmoid", "softmax")
 
 
-class CrossEncoder:
+class CrossEncoder(Encoder):
     """A reranker: ``predict`` scores pairs, ``rank`` orders documents for one query."""
 
-    def __init__(self, checkpoint: Checkpoint, name: str, threads: int | None = None):
-        self.checkpoint = checkpoint
-        self.config = checkpoint.config
-        self.tokenizer = checkpoint.tokenizer
-        self.name = name
-        self.workers = worker_count(threads)  # batches run at once; see threads.py
-        self._layers = fast.prepare(checkpoint.weights, checkpoint.config)
-        w = checkpoint.weights  # the head runs in float64 (heads.classify); convert it once
-        self._head = tuple(a.astype(np.float64) for a in (w.pooler_w, w.pooler_b, w.classifier_w, w.classifier_b))
+    def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, name: str, threads: int | None = None):
+        if checkpoint.head is None:
+            raise ValueError(f"{name}: a CrossEncoder needs a checkpoint loaded with its classifier head")
+        super().__init__(checkpoint, tokenizer, name, threads)
+        self.head = checkpoint.head.in_float64()  # the head runs in float64 (heads.classify); converted once
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_RERANKER, *, revision: str | None = None,
@@ -42,19 +36,16 @@ class CrossEncoder:
 
         ``threads``: cores to use (default: all this process may use; 1 runs batches one at a time).
         """
-        path = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
-        return cls(load_checkpoint(path, head=True), model_name(name_or_path, path), threads)
+        path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+        checkpoint, tokenizer = load(path, head=True)
+        return cls(checkpoint, tokenizer, name, threads)
 
     @property
     def num_labels(self) -> int:
         return self.config.num_labels
 
-    @property
-    def max_length(self) -> int:
-        return self.tokenizer.max_length
-
     def predict(self, pairs, batch_size: int = 32, activation: str | None = None,
-                progress: Callable[[int], None] | None = None) -> np.ndarray:
+                progress: Progress = None) -> np.ndarray:
         """Scores for (query, passage) pairs: float32 [n] for one label, [n, L] otherwise.
 
         ``activation``: None for raw logits, "sigmoid" (e.g. MS MARCO scores -> 0..1) or "softmax" over
@@ -65,24 +56,19 @@ class CrossEncoder:
             return self.predict([pairs], batch_size, activation)[0]
         pairs = check_pairs(pairs)
         check_positive_int(batch_size, "batch_size")
-        if activation not in _ACTIVATIONS:
-            raise ValueError(f"activation must be one of {_ACTIVATIONS}, got {activation!r}")
-        labels = self.num_labels
-        logits = run_sorted(self.tokenizer.encode_pairs(pairs), batch_size, self.logits,
-                            self.tokenizer.pad_id, (labels,), progress, self.workers)  # [n, L]
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        logits = self._run(self.tokenizer.encode_pairs(pairs), self._logits, width=self.num_labels,
+                           batch_size=batch_size, progress=progress)  # [n, L]
         scores = _activate(logits, activation)
-        return scores[:, 0] if labels == 1 else scores
+        return scores[:, 0] if self.num_labels == 1 else scores
 
-    def logits(self, batch: Batch) -> np.ndarray:
-        """The classifier's raw output for one padded batch.  [B, T] arrays -> [B, L]"""
-        w = self.checkpoint.weights
-        states, spans = fast.encode_packed(w, self._layers, self.config, batch.input_ids,
-                                           batch.attention_mask, batch.token_type_ids)  # [N, D]
-        cls = states[[start for start, _ in spans]]  # [B, D]
-        return classify(cls, *self._head)
+    def _logits(self, states: np.ndarray, batch: PackedBatch) -> np.ndarray:
+        """The classifier on each sequence's [CLS] state.  [N, D] -> [B, L]"""
+        return classify(states[batch.starts], self.head)
 
     def rank(self, query: str, documents, top_k: int | None = None, batch_size: int = 32,
-             activation: str | None = None, progress: Callable[[int], None] | None = None) -> list[dict]:
+             activation: str | None = None, progress: Progress = None) -> list[dict]:
         """Documents ordered by score for ``query``, best first: ``[{"corpus_id", "score", "text"}]``.
 
         ``top_k`` keeps the best k (all when None or larger than the list). Ties keep input order.
@@ -112,9 +98,9 @@ class CrossEncoder:
 
 
 def _activate(logits: np.ndarray, activation: str | None) -> np.ndarray:
+    """[n, L] logits -> scores; float32 in, float32 out."""
     if activation == "sigmoid":
         return np.float32(0.5) * (np.float32(1) + np.tanh(np.float32(0.5) * logits))  # no exp overflow
     if activation == "softmax":
-        e = np.exp(logits - logits.max(axis=1, keepdims=True))
-        return (e / e.sum(axis=1, keepdims=True)).astype(np.float32)
+        return softmax(logits)
     return logits

@@ -6,6 +6,11 @@ Bad arguments to ``predict``/``rank``/``encode`` are plain ``TypeError``/``Value
 """
 
 
+class BadCountError(TypeError, ValueError):
+    """A count or cut-off (batch_size, top_k, k, ...) that is not a positive int. Both a TypeError and a
+    ValueError, so code that catches either (as callers of earlier versions did) still catches it."""
+
+
 class ModelLoadError(Exception):
     """A model directory, file or Hub name could not be turned into a working model."""
 

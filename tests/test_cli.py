@@ -10,7 +10,9 @@ import numpy as np
 import pytest
 
 from minilm_np import cli
-from test_retrieval import TEXTS, FakeEmbedder, FakeReranker
+from minilm_np.cli import commands
+from minilm_np.cli.output import progress_bar
+from helpers import TEXTS, FakeEmbedder, FakeReranker
 
 FIXTURE_MODELS = Path(__file__).parent / "fixtures" / "models"
 
@@ -28,8 +30,8 @@ def fakes(monkeypatch):
         asked.append(("reranker", name))
         return FakeReranker()
 
-    monkeypatch.setattr(cli, "_load_embedder", embedder)
-    monkeypatch.setattr(cli, "_load_reranker", reranker)
+    monkeypatch.setattr(commands, "load_embedder", embedder)
+    monkeypatch.setattr(commands, "load_reranker", reranker)
     return asked
 
 
@@ -121,7 +123,7 @@ def test_index_build_then_search_and_mismatch(capsys, fakes, corpus_file, tmp_pa
         e.name = "other-embedder"
         return e
 
-    cli._load_embedder = other  # undone by the monkeypatch fixture
+    commands.load_embedder = other  # undone by the monkeypatch fixture
     code, out, err = run(capsys, "search", "paris", "--index", str(tmp_path / "idx"), "--mode", "embed",
                          "--embedder", "x")
     assert code == 1 and out == ""
@@ -164,9 +166,9 @@ def test_errors_are_one_line(capsys, fakes, tmp_path, argv, message):
 
 
 def test_debug_shows_the_exception(fakes, tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
         cli.main(["search", "q", "--corpus", str(tmp_path / "missing.txt"), "--debug"])
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="missing.txt"):
         cli.main(["--debug", "search", "q", "--corpus", str(tmp_path / "missing.txt")])
 
 
@@ -174,7 +176,7 @@ def test_keyboard_interrupt_exits_130(capsys, monkeypatch, corpus_file):
     def interrupted(name):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(cli, "_load_embedder", interrupted)
+    monkeypatch.setattr(commands, "load_embedder", interrupted)
     code, _, err = run(capsys, "search", "q", "--corpus", str(corpus_file), "--mode", "embed")
     assert code == 130 and "interrupted" in err
 
@@ -190,15 +192,11 @@ def test_no_progress_bar_when_stderr_is_not_a_terminal(capsys, fakes, corpus_fil
 
 
 def test_progress_bar_on_a_terminal_unless_quiet(monkeypatch):
-    class Args:
-        quiet = False
-
     monkeypatch.setattr(sys.stderr, "isatty", lambda: True, raising=False)
-    with cli._progress(Args, 10, "x", "item") as progress:
+    with progress_bar(False, 10, "x", "item") as progress:
         assert callable(progress)
         progress(10)
-    Args.quiet = True
-    with cli._progress(Args, 10, "x", "item") as progress:
+    with progress_bar(True, 10, "x", "item") as progress:
         assert progress is None
 
 

@@ -3,14 +3,15 @@ import json
 import pytest
 
 from minilm_np import ConfigError, ModelLoadError, ModelNotFoundError
-from minilm_np.config import BertConfig
+from minilm_np.checkpoint.load import read_config
+from minilm_np.model.config import BertConfig
 
-from conftest import TINY_CONFIG
+from helpers import TINY_CONFIG
 
 
 def test_reads_every_dimension_from_the_file(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({**TINY_CONFIG, "layer_norm_eps": 1e-7}))
-    c = BertConfig.from_file(tmp_path / "config.json")
+    c = read_config(tmp_path / "config.json")
     assert (c.hidden_size, c.num_attention_heads, c.head_size, c.num_hidden_layers) == (16, 4, 4, 2)
     assert (c.intermediate_size, c.max_position_embeddings, c.num_labels, c.layer_norm_eps) == (24, 32, 1, 1e-7)
 
@@ -43,10 +44,10 @@ def test_missing_fields_are_named():
 
 def test_missing_and_broken_files(tmp_path):
     with pytest.raises(ModelNotFoundError, match="config.json"):
-        BertConfig.from_file(tmp_path / "config.json")
+        read_config(tmp_path / "config.json")
     (tmp_path / "config.json").write_text("{not json")
     with pytest.raises(ConfigError, match="config.json is not valid JSON"):
-        BertConfig.from_file(tmp_path / "config.json")
+        read_config(tmp_path / "config.json")
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(ModelLoadError, match="JSON object"):
-        BertConfig.from_file(tmp_path / "config.json")
+        read_config(tmp_path / "config.json")

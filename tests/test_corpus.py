@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from minilm_np.corpus import Corpus, CorpusError, corpus_from_texts, read_corpus
+from minilm_np.retrieval.corpus import Corpus, CorpusError, corpus_from_texts, read_corpus
 
 
 def test_text_file_split_into_sentences_by_default(tmp_path):
@@ -86,37 +86,7 @@ def test_corpus_from_texts():
     corpus = corpus_from_texts(["a", " ", "b"])
     assert corpus == Corpus(["1", "3"], ["a", "b"])
     assert len(corpus) == 2
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="not a single str"):
         corpus_from_texts("ab")
     with pytest.raises(CorpusError, match="duplicate"):
         corpus_from_texts(["a", "b"], ids=["x", "x"])
-
-
-def test_read_queries_in_three_layouts(tmp_path):
-    from minilm_np.corpus import read_queries
-
-    (tmp_path / "q.jsonl").write_text('{"id": "q1", "text": "a?"}\n{"id": 2, "text": "b"}\n', encoding="utf-8")
-    (tmp_path / "q.tsv").write_text("q1\ta?\n\nq2\tb\n", encoding="utf-8")
-    (tmp_path / "q.txt").write_text("a? Still a.\n\nb\n", encoding="utf-8")
-    assert read_queries(tmp_path / "q.jsonl") == [("q1", "a?"), ("2", "b")]
-    assert read_queries(tmp_path / "q.tsv") == [("q1", "a?"), ("q2", "b")]
-    assert read_queries(tmp_path / "q.txt") == [("1", "a? Still a."), ("2", "b")]  # one per line
-    (tmp_path / "bad.tsv").write_text("q1 no tab\n", encoding="utf-8")
-    with pytest.raises(CorpusError, match="line 1"):
-        read_queries(tmp_path / "bad.tsv")
-
-
-def test_read_qrels(tmp_path):
-    from minilm_np.corpus import read_qrels
-
-    f = tmp_path / "qrels.txt"
-    f.write_text("# comment\nq1 d1 2\nq1 0 d2 1\n\nq2 d1 0\n", encoding="utf-8")
-    assert read_qrels(f) == {"q1": {"d1": 2.0, "d2": 1.0}, "q2": {"d1": 0.0}}
-    f.write_text("q1 d1\n", encoding="utf-8")
-    with pytest.raises(CorpusError, match="line 1"):
-        read_qrels(f)
-    f.write_text("q1 d1 high\n", encoding="utf-8")
-    with pytest.raises(CorpusError, match="not a number"):
-        read_qrels(f)
-    with pytest.raises(FileNotFoundError):
-        read_qrels(tmp_path / "nope")

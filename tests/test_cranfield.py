@@ -2,8 +2,8 @@ from pathlib import Path
 
 import pytest
 
-from minilm_np.corpus import CorpusError
-from minilm_np.cranfield import load_cranfield, read_qrels
+from minilm_np.retrieval.corpus import CorpusError
+from minilm_np.evaluation.datasets.cranfield import load_cranfield, read_judgements
 
 CRANFIELD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cranfield"
 needs_cranfield = pytest.mark.skipif(
@@ -73,10 +73,10 @@ def test_bad_qrels_line(tmp_path):
     f = tmp_path / "cranqrel"
     f.write_text("1 2 3\n1 x 3\n", encoding="latin-1")
     with pytest.raises(CorpusError, match="line 2"):
-        read_qrels(f)
+        read_judgements(f)
     f.write_text("1 2 7\n", encoding="latin-1")
     with pytest.raises(CorpusError, match="grade 7"):
-        read_qrels(f)
+        read_judgements(f)
 
 
 def test_qrels_for_unknown_query(tmp_path):
@@ -87,7 +87,7 @@ def test_qrels_for_unknown_query(tmp_path):
 
 
 def test_missing_directory(tmp_path):
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="nope"):
         load_cranfield(tmp_path / "nope")
     with pytest.raises(FileNotFoundError, match="cran.all.1400"):
         load_cranfield(tmp_path)

@@ -5,10 +5,10 @@ import numpy as np
 import pytest
 
 from minilm_np import ConfigError, Embedder
-from minilm_np.embedder import read_pipeline
-from minilm_np.heads import l2_normalize, pool
+from minilm_np.checkpoint.pipeline import read_pipeline
+from minilm_np.model.heads import l2_normalize, pool
 
-from conftest import MODELS
+from helpers import MODELS
 
 SPANS = [(0, 3), (3, 4), (4, 9)]
 

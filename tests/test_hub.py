@@ -4,10 +4,10 @@ import time
 import pytest
 
 from minilm_np import CrossEncoder, HubError, ModelLoadError, ModelNotFoundError, models
-from minilm_np.family import hub_id_for
-from minilm_np.hub import resolve
+from minilm_np.checkpoint.family import hub_id_for
+from minilm_np.checkpoint.hub import resolve
 
-from conftest import make_checkpoint
+from helpers import make_checkpoint
 
 
 def test_family_sizes_name_the_hub_models():
@@ -26,10 +26,9 @@ def test_family_table():
 
 
 def test_parameter_count_matches_a_real_checkpoint(minilm_dir):
-    import numpy as np
+    from minilm_np.checkpoint.family import bert_parameters
+    from minilm_np.checkpoint.safetensors import read_safetensors
 
-    from minilm_np.family import bert_parameters
-    from minilm_np.weights import read_safetensors
     stored = sum(a.size for n, a in read_safetensors(minilm_dir / "model.safetensors").items()
                  if n != "embeddings.position_ids")
     assert stored == bert_parameters(30522, 512, 2, 384, 6, 1536, labels=None) + 384 * 384 + 384  # + pooler
@@ -38,7 +37,7 @@ def test_parameter_count_matches_a_real_checkpoint(minilm_dir):
 def test_offline_with_nothing_cached_fails_fast_naming_the_model(tmp_path, monkeypatch):
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     start = time.perf_counter()
-    with pytest.raises(HubError) as e:
+    with pytest.raises(HubError, match="offline and not in the local cache") as e:
         CrossEncoder.from_pretrained("L-6", cache_dir=str(tmp_path))
     assert time.perf_counter() - start < 5
     msg = str(e.value)
@@ -90,7 +89,7 @@ def test_local_paths(tmp_path):
     (tmp_path / "file.txt").write_text("x")
     with pytest.raises(ModelNotFoundError, match="is a file"):
         resolve(tmp_path / "file.txt")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="must be a str or path, got int"):
         resolve(42)
 
 

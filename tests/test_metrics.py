@@ -1,6 +1,6 @@
 import pytest
 
-from minilm_np.metrics import mean_metrics, mrr_at_k, ndcg_at_k, recall_at_k
+from minilm_np.evaluation.metrics import mean_metrics, mrr_at_k, ndcg_at_k, recall_at_k
 
 # A toy query: a, b, c relevant with gains 3, 2, 1; z judged non-relevant; x, y unjudged.
 QRELS = {"a": 3, "b": 2, "c": 1, "z": 0}
@@ -51,7 +51,7 @@ def test_mean_metrics():
     assert m["queries"] == 3 and m["queries_without_relevant"] == 1
     with pytest.raises(ValueError, match="q9"):
         mean_metrics({"q9": []}, qrels)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="no queries"):
         mean_metrics({}, qrels)
 
 
@@ -62,7 +62,7 @@ def test_bad_k(k):
 
 
 def test_evaluate_search():
-    from minilm_np.metrics import evaluate_search
+    from minilm_np.evaluation.metrics import evaluate_search
 
     rankings = {"first": (RANKING, 0.5), "second": (["a"], 1.5)}
     done = []

@@ -3,7 +3,7 @@ import math
 import numpy as np
 import pytest
 
-from minilm_np.ops import gelu, layer_norm, linear, softmax
+from minilm_np.model.ops import gelu, layer_norm, linear, softmax
 
 
 def erf_gelu64(x: np.ndarray) -> np.ndarray:

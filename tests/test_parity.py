@@ -12,9 +12,9 @@ import numpy as np
 import pytest
 
 from minilm_np import CrossEncoder, Embedder, HubError
-from minilm_np import model
+from minilm_np.model import reference
 
-from conftest import MODELS, REFERENCE
+from helpers import MODELS, REFERENCE
 
 LOGIT_TOL, EMBEDDING_TOL, HIDDEN_TOL = 1e-5, 1e-6, 1e-5
 INPUTS = json.loads((REFERENCE / "tiny_inputs.json").read_text(encoding="utf-8"))
@@ -42,8 +42,8 @@ def test_tiny_cross_encoders_match_transformers(name):
     batch = ce.tokenizer.pad(ce.tokenizer.encode_pairs(TINY_PAIRS)).as_dict()
     assert_same_tokens(batch, r)
     # every stage, on the plain reference path: embeddings, each layer
-    states = model.encode(ce.checkpoint.weights, ce.config, batch["input_ids"], batch["attention_mask"],
-                          batch["token_type_ids"], all_layers=True)
+    states = reference.encode(ce.checkpoint.weights, ce.config, batch["input_ids"], batch["attention_mask"],
+                              batch["token_type_ids"], all_layers=True)
     t = batch["input_ids"].shape[1]
     mask = batch["attention_mask"].astype(bool)
     for i, s in enumerate(states):

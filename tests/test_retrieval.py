@@ -3,8 +3,9 @@ import tracemalloc
 
 import numpy as np
 import pytest
+from helpers import TEXTS, WORDS, FakeEmbedder, FakeReranker
 
-from minilm_np.corpus import corpus_from_texts
+from minilm_np.retrieval.corpus import corpus_from_texts
 from minilm_np.retrieval import (
     EmbeddingIndex,
     IndexFormatError,
@@ -17,57 +18,6 @@ from minilm_np.retrieval import (
     top_k_indices,
     two_stage_search,
 )
-
-WORDS = ["berlin", "paris", "people", "live", "city", "river", "france", "germany"]
-TEXTS = [
-    "Berlin is a city in Germany.",
-    "Paris is the capital of France.",
-    "About 3.5 million people live in Berlin.",
-    "The Seine is a river in Paris.",
-    "Germany has many people.",
-    "Nothing relevant here.",
-]
-
-
-class FakeEmbedder:
-    """Bag of words over WORDS, unit length: enough to make rankings predictable."""
-
-    def __init__(self, name="fake-embedder", dim=None):
-        self.name = name
-        self.calls = []
-
-    def encode(self, texts, batch_size=32, normalize=True, progress=None):
-        self.calls.append(list(texts))
-        out = np.zeros((len(texts), len(WORDS)), dtype=np.float32)
-        for i, t in enumerate(texts):
-            tokens = t.lower().replace(".", " ").replace("?", " ").split()
-            for j, w in enumerate(WORDS):
-                out[i, j] = tokens.count(w)
-            out[i, -1] += 0.01  # no zero vector
-        if progress is not None:
-            progress(len(texts))
-        return out / np.linalg.norm(out, axis=1, keepdims=True)
-
-
-class FakeReranker:
-    """Scores by the number of query words in the passage, preferring short passages."""
-
-    name = "fake-reranker"
-
-    def __init__(self):
-        self.seen = []
-
-    def predict(self, pairs, batch_size=32, activation=None, progress=None):
-        self.seen.extend(pairs)
-        scores = []
-        for q, p in pairs:
-            qw = set(q.lower().replace("?", "").split())
-            pw = p.lower().replace(".", "").split()
-            scores.append(sum(w in qw for w in pw) - len(p) / 1000)
-        if progress is not None:
-            progress(len(pairs))
-        return np.array(scores, dtype=np.float32)
-
 
 @pytest.fixture
 def corpus():
@@ -181,7 +131,7 @@ def test_bad_arguments(index, corpus):
         embedding_search(FakeEmbedder(), index, "x", top_k=0)
     with pytest.raises(ValueError, match="top_n"):
         two_stage_search(FakeEmbedder(), FakeReranker(), index, "x", top_n=-1)
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="query must be a str, got int"):
         rerank_search(FakeReranker(), corpus, 5)
     with pytest.raises(ValueError, match="empty"):
         rerank_search(FakeReranker(), corpus, "  ")
@@ -219,7 +169,7 @@ def test_index_round_trip(tmp_path, index):
 
 def test_index_made_by_another_embedder_is_refused(tmp_path, index):
     index.save(tmp_path / "idx")
-    with pytest.raises(IndexMismatchError) as info:
+    with pytest.raises(IndexMismatchError, match="built with embedder 'fake-embedder'") as info:
         load_index(tmp_path / "idx", embedder="sentence-transformers/all-MiniLM-L6-v2")
     assert isinstance(info.value, ValueError)
     assert "fake-embedder" in str(info.value) and "all-MiniLM-L6-v2" in str(info.value)
@@ -312,3 +262,16 @@ def test_real_embedder_finds_the_berlin_passage(minilm_dir):
     assert result.hits[0].id == "1"
     assert index.dim == 384
     np.testing.assert_allclose(np.linalg.norm(index.embeddings, axis=1), 1.0, atol=1e-5)
+
+
+def test_compare_methods_runs_all_three_and_counts_overlap(index):
+    from minilm_np.retrieval import compare_methods
+
+    c = compare_methods(FakeEmbedder(), FakeReranker(), index, "people live in berlin", top_n=4, top_k=2)
+    assert list(c.results) == ["rerank", "embed", "two-stage"]
+    ids = {m: {h.id for h in r.hits} for m, r in c.results.items()}
+    assert c.overlap == {"rerank & embed": len(ids["rerank"] & ids["embed"]),
+                         "rerank & two-stage": len(ids["rerank"] & ids["two-stage"]),
+                         "embed & two-stage": len(ids["embed"] & ids["two-stage"])}
+    assert c.results["two-stage"].hits[0].first_stage_rank is not None
+    assert set(c.to_dict()) == {"overlap", "methods"}

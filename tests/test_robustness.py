@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from minilm_np import CrossEncoder, Embedder, ModelLoadError, ModelNotFoundError
 
-from conftest import MODELS, make_checkpoint
+from helpers import MODELS, make_checkpoint
 
 TOL = 1e-5
 
@@ -103,10 +103,12 @@ def test_top_k_larger_than_the_list_returns_every_hit(ce):
     assert all(h["text"] == docs[h["corpus_id"]] for h in hits)
 
 
-@pytest.mark.parametrize("kwargs, err", [({"batch_size": 0}, ValueError), ({"batch_size": 2.5}, TypeError),
-                                         ({"activation": "relu"}, ValueError)])
-def test_bad_options(ce, kwargs, err):
-    with pytest.raises(err):
+@pytest.mark.parametrize("kwargs, err, message", [
+    ({"batch_size": 0}, ValueError, "batch_size must be positive, got 0"),
+    ({"batch_size": 2.5}, TypeError, "batch_size must be an int, got float"),
+    ({"activation": "relu"}, ValueError, "activation must be one of")])
+def test_bad_options(ce, kwargs, err, message):
+    with pytest.raises(err, match=message):
         ce.predict([("q", "p")], **kwargs)
 
 

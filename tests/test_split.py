@@ -1,6 +1,6 @@
 import pytest
 
-from minilm_np.split import split_lines, split_paragraphs, split_sentences, split_text
+from minilm_np.text.passages import split_lines, split_paragraphs, split_sentences, split_text
 
 
 @pytest.mark.parametrize(
@@ -60,5 +60,5 @@ def test_split_text_modes():
 def test_split_text_rejects_bad_arguments():
     with pytest.raises(ValueError, match="words"):
         split_text("x", "words")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="text must be a str, got bytes"):
         split_text(b"x")

@@ -7,9 +7,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from minilm_np import CrossEncoder, TokenizerError
-from minilm_np.tokenize import Tokenizer, max_length
+from minilm_np.text.tokenize import Tokenizer, max_length
 
-from conftest import MODELS, make_checkpoint
+from helpers import MODELS, make_checkpoint
 
 
 def test_pairs_follow_the_bert_template(tmp_path):

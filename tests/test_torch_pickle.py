@@ -18,87 +18,26 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from minilm_np.errors import ModelNotFoundError, WeightsError
-from minilm_np.torch_pickle import read_torch_bin
-from minilm_np.weights import canonical_name, read_tensors
+from minilm_np.checkpoint.torch_bin import read_torch_bin
 
-FIXTURES = Path(__file__).parent / "fixtures" / "torch_bin"
+from helpers import (
+    TORCH_BIN,
+    assert_bitwise_equal,
+    expected,
+    legacy_bytes,
+    op_global,
+    op_int,
+    op_storage,
+    op_str,
+    op_tensor,
+    op_tuple,
+    state_dict_pickle,
+    write_torch_zip,
+)
+from minilm_np.checkpoint.load import read_tensors
+from minilm_np.checkpoint.names import canonical_name
+
 BINS = ["state_dict.bin", "state_dict_legacy.bin"]
-
-
-def expected() -> tuple[dict[str, np.ndarray], set[str]]:
-    with np.load(FIXTURES / "expected.npz") as z:
-        arrays = {k: z[k] for k in z.files}
-    bf16 = set(arrays.pop("__bf16__").tolist())
-    return arrays, bf16
-
-
-def assert_bitwise_equal(got: dict[str, np.ndarray], want: dict[str, np.ndarray], bf16: set[str]):
-    assert list(got) == list(want)  # names as stored, in stored order
-    for name, a in got.items():
-        w = want[name]
-        assert a.shape == w.shape, name
-        assert a.dtype.str == w.dtype.str, name
-        assert a.tobytes() == w.tobytes(), name
-        assert bool(a.dtype.metadata and a.dtype.metadata.get("bfloat16")) == (name in bf16), name
-
-
-# --------------------------------------------------------------------------------------------------
-# A small assembler for the pickles torch writes (protocol 2), to build files torch would not.
-# --------------------------------------------------------------------------------------------------
-
-def op_global(module: str, name: str) -> bytes:
-    return b"c" + f"{module}\n{name}\n".encode()
-
-
-def op_str(s: str) -> bytes:
-    b = s.encode()
-    return b"X" + struct.pack("<I", len(b)) + b
-
-
-def op_int(n: int) -> bytes:
-    return b"J" + struct.pack("<i", n)
-
-
-def op_tuple(items: list[bytes]) -> bytes:
-    return b"(" + b"".join(items) + b"t"
-
-
-def op_storage(stype: str, key: str, numel: int, global_=None) -> bytes:
-    """A persistent id ('storage', torch.<stype>, key, 'cpu', numel), as torch's zip layout writes it."""
-    return op_tuple([op_str("storage"), global_ or op_global("torch", stype), op_str(key), op_str("cpu"),
-                     op_int(numel)]) + b"Q"
-
-
-def op_tensor(stype: str, key: str, numel: int, offset: int, size, stride) -> bytes:
-    """_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())."""
-    args = [op_storage(stype, key, numel), op_int(offset), op_tuple([op_int(n) for n in size]),
-            op_tuple([op_int(n) for n in stride]), b"\x89", op_global("collections", "OrderedDict") + b")R"]
-    return op_global("torch._utils", "_rebuild_tensor_v2") + op_tuple(args) + b"R"
-
-
-def state_dict_pickle(entries: dict[str, bytes]) -> bytes:
-    body = b"".join(op_str(name) + value + b"s" for name, value in entries.items())
-    return b"\x80\x02}" + body + b"."
-
-
-def write_torch_zip(path: Path, data_pkl: bytes, storages: dict[str, bytes] | None = None,
-                    byteorder: str | None = None, prefix: str = "archive") -> Path:
-    with zipfile.ZipFile(path, "w") as z:
-        z.writestr(f"{prefix}/data.pkl", data_pkl)
-        if byteorder:
-            z.writestr(f"{prefix}/byteorder", byteorder)
-        for key, data in (storages or {}).items():
-            z.writestr(f"{prefix}/data/{key}", data)
-        z.writestr(f"{prefix}/version", "3\n")
-    return path
-
-
-def legacy_bytes(payload: bytes) -> bytes:
-    """The legacy layout's three header pickles, then ``payload`` where the object pickle goes."""
-    header = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
-    header += pickle.dumps({"protocol_version": 1001, "little_endian": True,
-                            "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2)
-    return header + payload
 
 
 # --------------------------------------------------------------------------------------------------
@@ -108,13 +47,13 @@ def legacy_bytes(payload: bytes) -> bytes:
 @pytest.mark.parametrize("name", BINS)
 def test_reads_torch_saved_files_bit_for_bit(name):
     want, bf16 = expected()
-    got = read_torch_bin(FIXTURES / name)
+    got = read_torch_bin(TORCH_BIN / name)
     assert_bitwise_equal(got, want, bf16)
 
 
 @pytest.mark.parametrize("name", BINS)
 def test_views_of_one_storage_come_out_as_independent_contiguous_copies(name):
-    got = read_torch_bin(FIXTURES / name)
+    got = read_torch_bin(TORCH_BIN / name)
     tied = got["bert.embeddings.word_embeddings.weight"], got["cls.predictions.decoder.weight"]
     views = [got[f"bert.encoder.layer.0.attention.self.{n}"] for n in ("query.weight", "query.bias", "key.weight")]
     for a in (*tied, *views):
@@ -125,7 +64,7 @@ def test_views_of_one_storage_come_out_as_independent_contiguous_copies(name):
 
 
 def test_weights_module_reads_bin_through_this_reader_and_maps_legacy_names():
-    tensors = read_tensors(FIXTURES / "state_dict.bin")
+    tensors = read_tensors(TORCH_BIN / "state_dict.bin")
     names = {canonical_name(n) for n in tensors}
     assert {"embeddings.LayerNorm.weight", "embeddings.LayerNorm.bias",
             "encoder.layer.0.attention.self.query.weight"} <= names
@@ -218,7 +157,7 @@ def test_pickle_cannot_rewrite_a_storage_type_through_build(tmp_path):
     pkl = b"\x80\x02" + op_global("torch", "FloatStorage") + b"}" + op_str("dtype") + op_str("<f8") + b"sb."
     with pytest.raises(WeightsError, match="set the state"):
         read_torch_bin(write_torch_zip(tmp_path / "b.bin", pkl))
-    assert read_torch_bin(FIXTURES / "state_dict.bin")["half"].dtype == np.float16
+    assert read_torch_bin(TORCH_BIN / "state_dict.bin")["half"].dtype == np.float16
 
 
 def test_non_storage_persistent_id_is_refused(tmp_path):
@@ -234,13 +173,13 @@ def test_non_storage_persistent_id_is_refused(tmp_path):
 def test_missing_file_is_model_not_found(tmp_path):
     with pytest.raises(ModelNotFoundError, match="nope.bin"):
         read_torch_bin(tmp_path / "nope.bin")
-    with pytest.raises(FileNotFoundError):
+    with pytest.raises(FileNotFoundError, match="nope.bin"):
         read_torch_bin(tmp_path / "nope.bin")
 
 
 @pytest.mark.parametrize("name", BINS)
 def test_truncated_file_is_weights_error_at_every_cut(tmp_path, name):
-    data = (FIXTURES / name).read_bytes()
+    data = (TORCH_BIN / name).read_bytes()
     cuts = sorted({0, 1, 2, 4, 7, 20, 64, 150, len(data) // 3, len(data) // 2, len(data) - 100,
                    len(data) - 22, len(data) - 8, len(data) - 1} | set(range(0, len(data), 97)))
     for cut in cuts:
@@ -267,7 +206,7 @@ def test_garbage_is_weights_error_naming_the_file(tmp_path, content):
 
 
 def test_corrupt_storage_bytes_fail_the_zip_checksum(tmp_path):
-    data = bytearray((FIXTURES / "state_dict.bin").read_bytes())
+    data = bytearray((TORCH_BIN / "state_dict.bin").read_bytes())
     want, _ = expected()
     at = data.find(want["half"].tobytes())
     assert at > 0
@@ -362,7 +301,7 @@ def test_legacy_file_with_wrong_magic_is_refused(tmp_path):
 @given(name=st.sampled_from(BINS), flips=st.lists(st.tuples(st.integers(0, 10**6), st.integers(1, 255)),
                                                    min_size=1, max_size=4))
 def test_random_byte_damage_never_escapes_as_another_exception(tmp_path, name, flips):
-    data = bytearray((FIXTURES / name).read_bytes())
+    data = bytearray((TORCH_BIN / name).read_bytes())
     for at, xor in flips:
         data[at % len(data)] ^= xor
     path = tmp_path / "fuzz.bin"

@@ -6,10 +6,12 @@ import pytest
 from safetensors.numpy import load_file, save_file
 
 from minilm_np import CrossEncoder, Embedder, ModelNotFoundError, WeightsError
-from minilm_np.config import BertConfig
-from minilm_np.weights import canonical_name, load_weights, read_safetensors
+from minilm_np.model.config import BertConfig
+from minilm_np.checkpoint.load import load_checkpoint
+from minilm_np.checkpoint.names import canonical_name
+from minilm_np.checkpoint.safetensors import read_safetensors
 
-from conftest import TINY_CONFIG, make_checkpoint
+from helpers import TINY_CONFIG, make_checkpoint
 
 CFG = BertConfig.from_dict(TINY_CONFIG)
 PAIRS = [("how many people live in berlin", "berlin is the city"), ("", "abc")]
@@ -35,7 +37,7 @@ def test_three_spellings_of_one_checkpoint_score_identically(tmp_path):
 
 def test_float32_weights_are_views_of_the_mapped_file(tmp_path):
     d = make_checkpoint(tmp_path / "m")
-    w = load_weights(d, CFG, head=True)
+    w = load_checkpoint(d, head=True).weights
     assert isinstance(w.word.base, np.ndarray) and not w.word.flags.owndata
     assert not w.word.flags.writeable  # read-only mapping, never a private copy
 
@@ -61,10 +63,11 @@ def test_other_float_dtypes_load_as_float32(tmp_path, dtype):
         cast = {k: v.astype(dtype) for k, v in tensors.items()}
         save_file(cast, str(d / "model.safetensors"))
         expected = {k: v.astype(np.float32) for k, v in cast.items()}
-    w = load_weights(d, CFG, head=True)
+    checkpoint = load_checkpoint(d, head=True)
+    w = checkpoint.weights
     assert w.word.dtype == np.float32
     assert np.array_equal(w.word, expected["bert.embeddings.word_embeddings.weight"])
-    assert np.array_equal(w.classifier_w, expected["classifier.weight"])
+    assert np.array_equal(checkpoint.head.classifier_w, expected["classifier.weight"])
 
 
 def _write_bf16(path, tensors):
@@ -85,7 +88,7 @@ def test_every_missing_and_misshaped_tensor_is_named_at_once(tmp_path):
     del t["classifier.weight"]
     t["bert.embeddings.position_embeddings.weight"] = np.zeros((16, 16), np.float32)
     save_file(t, str(d / "model.safetensors"))
-    with pytest.raises(WeightsError) as e:
+    with pytest.raises(WeightsError, match="missing tensor") as e:
         CrossEncoder.from_pretrained(d)
     msg = str(e.value)
     assert "encoder.layer.1.output.dense.bias" in msg and "classifier.weight" in msg

@@ -21,15 +21,15 @@ from safetensors import safe_open
 
 from minilm_np import CrossEncoder, Embedder
 from minilm_np.errors import ModelNotFoundError, WeightsError
-from minilm_np.weights import read_safetensors
+from minilm_np.checkpoint.safetensors import read_safetensors
 from weights_tools.__main__ import main
-from weights_tools.cast import cast_tensors, to_bfloat16
-from weights_tools.convert import write_safetensors
+from minilm_np.checkpoint.dtypes import to_bfloat16
+from weights_tools.cast import cast_tensors
+from minilm_np.checkpoint.safetensors import write_safetensors
 from weights_tools.verify import load_reference
 
-from conftest import MODELS, REFERENCE, make_checkpoint
-from test_torch_pickle import FIXTURES as TORCH_BIN
-from test_torch_pickle import assert_bitwise_equal, expected, op_global, op_int, op_str, op_tuple
+from helpers import MODELS, REFERENCE, make_checkpoint
+from helpers import TORCH_BIN, assert_bitwise_equal, expected, op_global, op_int, op_str, op_tuple
 
 CHECK_FAILED = 3
 
@@ -419,9 +419,9 @@ def test_make_fixtures_is_delegated_lazily(monkeypatch):
 
 
 def test_debug_shows_the_traceback(tmp_path):
-    with pytest.raises(ModelNotFoundError):
+    with pytest.raises(ModelNotFoundError, match="nope"):
         main(["inspect", str(tmp_path / "nope"), "--debug"])
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "pytorch_model.bin").write_bytes(b"junk")
-    with pytest.raises(WeightsError):
+    with pytest.raises(WeightsError, match="pytorch_model.bin"):
         main(["convert", str(tmp_path / "m"), str(tmp_path / "out"), "--debug"])

@@ -21,11 +21,13 @@ from pathlib import Path
 
 import numpy as np
 
+from minilm_np.checkpoint.dtypes import is_floating, to_bfloat16, to_float32
+from minilm_np.checkpoint.load import read_tensors, weights_file
+from minilm_np.checkpoint.safetensors import read_safetensors, write_safetensors
 from minilm_np.errors import ModelNotFoundError
-from minilm_np.weights import read_tensors, weights_file
 
 from . import ToolError
-from .convert import check_same_tensors, copy_model_files, dtype_name, write_safetensors
+from .convert import check_same_tensors, copy_model_files
 from .inspect import is_cross_encoder
 
 CHECK_FAILED = 3
@@ -106,7 +108,6 @@ def cast_dir(src: Path, dst: Path, dtype: str, *, overwrite: bool = False, log=p
     tensors = cast_tensors(read_tensors(source), dtype)
     dst.mkdir(parents=True, exist_ok=True)
     write_safetensors(out, tensors)
-    from minilm_np.weights import read_safetensors
     check_same_tensors(tensors, read_safetensors(out), out)
     copy_model_files(src, dst)
     log(f"wrote {out}: {_size(source)} -> {_size(out)} ({dtype})")
@@ -119,44 +120,18 @@ def cast_tensors(tensors: dict[str, np.ndarray], dtype: str) -> dict[str, np.nda
         raise ValueError(f"dtype must be float16 or bfloat16, got {dtype!r}")
     out = {}
     for name, a in tensors.items():
-        if not _is_floating(a):
+        if not is_floating(a):
             out[name] = a
             continue
-        x = _widen(a)  # float32
+        x = to_float32(a)
         with np.errstate(over="ignore"):  # overflow is detected below, by name
             y = x.astype(np.float16) if dtype == "float16" else to_bfloat16(x)
-        overflow = np.isfinite(x) & ~np.isfinite(_widen(y))
+        overflow = np.isfinite(x) & ~np.isfinite(to_float32(y))
         if overflow.any():
             raise ToolError(f"tensor {name}: {int(overflow.sum())} finite value(s) such as "
                             f"{x[overflow].flat[0]:g} overflow {dtype}")
         out[name] = y
     return out
-
-
-def to_bfloat16(x: np.ndarray) -> np.ndarray:
-    """float32 -> bfloat16 bits (uint16 tagged ``BF16_DTYPE``), round to nearest, ties to even.
-
-    bfloat16 is the top 16 bits of a float32. Adding 0x7FFF plus the lowest kept bit before dropping
-    the low 16 bits rounds half-way cases to the even neighbour (and values past bfloat16's largest
-    finite to infinity). Every NaN becomes the quiet NaN 0x7FC0, which rounding could otherwise turn
-    into an infinity. Non-NaN results equal torch's ``.bfloat16()`` bit for bit (torch's NaN bits vary:
-    0x7FC0 on its scalar path, 0xFFFF on its vectorised one).
-    """
-    from minilm_np.weights import BF16_DTYPE
-
-    bits = np.ascontiguousarray(x, dtype=np.float32).view(np.uint32)
-    rounded = (bits + (np.uint32(0x7FFF) + ((bits >> 16) & np.uint32(1)))) >> 16  # wraps only for NaNs
-    return np.where(np.isnan(x), np.uint32(0x7FC0), rounded).astype(np.uint16).view(BF16_DTYPE)
-
-
-def _is_floating(a: np.ndarray) -> bool:
-    return a.dtype.kind == "f" or dtype_name(a) == "bfloat16"
-
-
-def _widen(a: np.ndarray) -> np.ndarray:
-    if dtype_name(a) == "bfloat16":
-        return (a.astype(np.uint32) << 16).view(np.float32)
-    return a.astype(np.float32)
 
 
 def _size(path: Path) -> str:

@@ -1,40 +1,32 @@
 """``convert SRC_DIR DST_DIR``: ``pytorch_model.bin`` -> ``model.safetensors``, without torch.
 
-The .bin is read by ``minilm_np.torch_pickle`` (an allow-listed unpickler that never runs the pickle),
+The .bin is read by ``minilm_np.checkpoint.torch_bin`` (an allow-listed unpickler that never runs the pickle),
 the tensors are written unchanged -- same names, same dtypes, same bits, bfloat16 included -- and read
 back to check. Tied weights and views of one storage come out as separate copies (safetensors has no
 sharing). The model's other small files (config, tokenizer, sentence-transformers modules) are copied.
 
-Also home of ``write_safetensors`` and ``copy_model_files``, which ``cast`` and ``download`` reuse.
+Also home of ``copy_model_files``, which ``cast`` and ``download`` reuse; the writer is
+``minilm_np.checkpoint.safetensors.write_safetensors``.
 """
 
 from __future__ import annotations
 
 import json
-import os
 import re
 import shutil
-import struct
 from pathlib import Path
 
 import numpy as np
 
+from minilm_np.checkpoint.dtypes import dtype_name
+from minilm_np.checkpoint.load import MODEL_FILES
+from minilm_np.checkpoint.safetensors import read_safetensors, write_safetensors
+from minilm_np.checkpoint.torch_bin import read_torch_bin
 from minilm_np.errors import ModelNotFoundError
-from minilm_np.torch_pickle import read_torch_bin
-from minilm_np.weights import read_safetensors
 
 from . import ToolError
 
-# Files a model directory may carry besides its weights; copied when present.
-MODEL_FILES = ("config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
-               "added_tokens.json", "modules.json", "sentence_bert_config.json",
-               "config_sentence_transformers.json", "README.md")
 _MODULE_DIR = re.compile(r"^\d+_\w+$")  # sentence-transformers module folders: 1_Pooling, 2_Normalize, ...
-
-# numpy dtype (little-endian str) -> safetensors dtype name. bfloat16 is told apart by its dtype metadata.
-_SAFETENSORS_DTYPES = {"<f8": "F64", "<f4": "F32", "<f2": "F16", "<i8": "I64", "<i4": "I32", "<i2": "I16",
-                       "|i1": "I8", "<u8": "U64", "<u4": "U32", "<u2": "U16", "|u1": "U8", "|b1": "BOOL"}
-
 
 def add_arguments(parser) -> None:
     parser.add_argument("src", type=Path, help="directory with pytorch_model.bin (and config, tokenizer, ...)")
@@ -73,58 +65,8 @@ def convert(src: Path, dst: Path, *, overwrite: bool = False, log=print) -> Path
 
 
 # --------------------------------------------------------------------------------------------------
-# Writing safetensors.
+# Checking what was written.
 # --------------------------------------------------------------------------------------------------
-
-def write_safetensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
-    """Write ``tensors`` as a .safetensors file: 8-byte little-endian header length, JSON header, data.
-
-    Written by hand because ``safetensors.numpy`` cannot express bfloat16 (our uint16 arrays tagged
-    with ``BF16_DTYPE``). Tensors are laid out widest dtype first, then by name, and the header is
-    space-padded to a multiple of 8, so every tensor starts aligned to its item size. The metadata
-    carries ``format: pt`` because transformers refuses safetensors files without it. The file appears
-    under its name only once complete.
-    """
-    path = Path(path)
-    arrays = {name: _little_endian_contiguous(name, a) for name, a in tensors.items()}
-    order = sorted(arrays, key=lambda n: (-arrays[n].dtype.itemsize, n))
-    header: dict = {"__metadata__": {"format": "pt", **(metadata or {})}}
-    offset = 0
-    for name in order:
-        a = arrays[name]
-        header[name] = {"dtype": _safetensors_dtype(name, a), "shape": list(a.shape),
-                        "data_offsets": [offset, offset + a.nbytes]}
-        offset += a.nbytes
-    raw = json.dumps(header, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
-    raw += b" " * (-len(raw) % 8)
-    tmp = path.with_name(path.name + ".tmp")
-    with open(tmp, "wb") as f:
-        f.write(struct.pack("<Q", len(raw)))
-        f.write(raw)
-        for name in order:
-            f.write(arrays[name].tobytes())  # C order
-    os.replace(tmp, path)
-
-
-def _little_endian_contiguous(name: str, a: np.ndarray) -> np.ndarray:
-    if not isinstance(a, np.ndarray):
-        raise TypeError(f"tensor {name} is a {type(a).__name__}, not a numpy array")
-    if name == "__metadata__":
-        raise ValueError("a tensor cannot be named __metadata__ in safetensors")
-    if a.dtype.byteorder == ">":
-        a = a.byteswap().view(a.dtype.newbyteorder("<"))
-    return np.ascontiguousarray(a) if a.ndim else a.copy()
-
-
-def _safetensors_dtype(name: str, a: np.ndarray) -> str:
-    if a.dtype.metadata and a.dtype.metadata.get("bfloat16"):
-        return "BF16"
-    key = a.dtype.newbyteorder("<").str if a.dtype.itemsize > 1 else a.dtype.str
-    try:
-        return _SAFETENSORS_DTYPES[key]
-    except KeyError:
-        raise ValueError(f"tensor {name}: dtype {a.dtype} has no safetensors equivalent") from None
-
 
 def check_same_tensors(want: dict[str, np.ndarray], got: dict[str, np.ndarray], where: Path) -> None:
     """Raise unless ``got`` holds exactly ``want``'s names, shapes, dtypes and bytes."""
@@ -135,11 +77,6 @@ def check_same_tensors(want: dict[str, np.ndarray], got: dict[str, np.ndarray], 
         b = got[name]
         if a.shape != b.shape or dtype_name(a) != dtype_name(b) or a.tobytes() != np.ascontiguousarray(b).tobytes():
             raise ToolError(f"{where}: tensor {name} did not read back identical")
-
-
-def dtype_name(a: np.ndarray) -> str:
-    """numpy's dtype name, except "bfloat16" for BF16-tagged uint16 arrays."""
-    return "bfloat16" if a.dtype.metadata and a.dtype.metadata.get("bfloat16") else a.dtype.name
 
 
 def _dtype_summary(tensors: dict[str, np.ndarray]) -> str:

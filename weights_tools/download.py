@@ -2,7 +2,7 @@
 
 NAME is a family size -- "L-2", "L-4", "L-6", "L-12" (cross-encoder/ms-marco-MiniLM-L-{n}-v2),
 "TinyBERT-L-2" (cross-encoder/ms-marco-TinyBERT-L-2-v2) -- or any Hub id. Resolution is the engine's
-own (``minilm_np.hub.resolve``): the standard HF cache, model.safetensors preferred, pytorch_model.bin
+own (``minilm_np.checkpoint.hub.resolve``): the standard HF cache, model.safetensors preferred, pytorch_model.bin
 fetched only when the repository has no safetensors, ``HF_HUB_OFFLINE=1`` (or ``--offline``) for
 cache-only. When only the .bin arrived it is converted (torch-free) to model.safetensors: into DIR with
 ``--dir``, otherwise next to it in the cache snapshot, so later loads memory-map it. ``--dir`` copies the
@@ -16,8 +16,8 @@ import shutil
 from pathlib import Path
 
 from minilm_np.errors import ModelNotFoundError
-from minilm_np.family import hub_id_for
-from minilm_np.hub import resolve
+from minilm_np.checkpoint.family import hub_id_for
+from minilm_np.checkpoint.hub import resolve
 
 from .convert import convert, copy_model_files
 

@@ -2,7 +2,7 @@
 
 Prints the config summary, every tensor (name, shape, dtype), the parameter count, the weights file's
 size, and the tensors the architecture expects but the file lacks (or has with the wrong shape or a
-non-float dtype) and those it has beyond them -- judged by ``minilm_np.weights.check_tensors``, so
+non-float dtype) and those it has beyond them -- judged by ``minilm_np.checkpoint.names.check_tensors``, so
 ``bert.``-prefixed and bare names, and legacy ``LayerNorm.gamma``/``beta``, are all understood.
 Exit status 0 when the checkpoint would load, 3 when it would not.
 """
@@ -16,11 +16,11 @@ from pathlib import Path
 
 import numpy as np
 
-from minilm_np.config import BertConfig
+from minilm_np.checkpoint.dtypes import dtype_name, is_floating
+from minilm_np.checkpoint.load import read_config, read_tensors, weights_file
+from minilm_np.checkpoint.names import Check, check_tensors
 from minilm_np.errors import ConfigError, ModelNotFoundError
-from minilm_np.weights import Check, check_tensors, read_tensors, weights_file
-
-from .convert import dtype_name
+from minilm_np.model.config import BertConfig
 
 CHECK_FAILED = 3
 
@@ -63,7 +63,7 @@ def inspect_dir(model_dir: Path) -> Report:
     tensors = read_tensors(path)
     config, problem, architectures = None, None, []
     try:
-        config = BertConfig.from_file(model_dir / "config.json")
+        config = read_config(model_dir / "config.json")
         architectures = _architectures(model_dir / "config.json")
     except (ConfigError, ModelNotFoundError) as e:
         problem = str(e)
@@ -117,7 +117,7 @@ def _name_notes(tensors: dict[str, np.ndarray]) -> list[str]:
 
 def parameter_count(tensors: dict[str, np.ndarray]) -> int:
     """Elements of the floating-point tensors (integer buffers such as position_ids are not parameters)."""
-    return sum(math.prod(a.shape) for a in tensors.values() if a.dtype.kind == "f" or dtype_name(a) == "bfloat16")
+    return sum(math.prod(a.shape) for a in tensors.values() if is_floating(a))
 
 
 def format_report(r: Report) -> str:

@@ -31,7 +31,9 @@ from pathlib import Path
 
 import numpy as np
 
-from .msmarco_shaped import build_msmarco_shaped, cranfield_pairs, read_abstracts, read_queries, weights_digest
+from minilm_np.evaluation.datasets.cranfield import DOCUMENTS_FILE, QRELS_FILE, load_cranfield, read_documents, read_judgements
+
+from .msmarco_shaped import build_msmarco_shaped, cranfield_pairs, weights_digest
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_FIXTURES = REPO / "tests" / "fixtures"
@@ -471,12 +473,12 @@ def select_cranfield_refs(data_dir: Path, seed: int) -> list[dict]:
     """~40 (query, doc) references: for 9 seeded queries two judged-relevant docs (best grade first) and two
     unjudged docs, alternating whole abstract / first sentence; plus the four longest abstracts (each over
     512 tokens, so truncated) against seeded queries."""
-    queries, abstracts = read_queries(data_dir), read_abstracts(data_dir)
+    queries = {int(q): text for q, text in load_cranfield(data_dir).queries}
+    abstracts = {int(d): text for d, text in read_documents(data_dir / DOCUMENTS_FILE)}
     qrels: dict[int, list[tuple[int, int]]] = {}
-    for line in (data_dir / "cranqrel").read_text(encoding="latin-1").split("\n"):
-        parts = line.split()
-        if len(parts) == 3 and int(parts[2]) != -1:  # grade -1 judgements left out, as is usual
-            qrels.setdefault(int(parts[0]), []).append((int(parts[2]), int(parts[1])))
+    for query, doc, grade in read_judgements(data_dir / QRELS_FILE):
+        if grade != -1:  # grade -1 judgements left out, as is usual
+            qrels.setdefault(int(query), []).append((grade, int(doc)))
     rng = np.random.default_rng(seed)
     candidates = sorted(q for q, judged in qrels.items() if len(judged) >= 2)
     chosen = sorted(int(q) for q in rng.choice(candidates, size=9, replace=False))

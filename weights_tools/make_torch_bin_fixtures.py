@@ -5,7 +5,7 @@
 (Run it as a module, never as ``python weights_tools/make_torch_bin_fixtures.py``: with weights_tools/ first
 on sys.path, its ``inspect.py`` would shadow the standard library's ``inspect`` that torch imports.)
 
-Writes, from one seeded state dict that exercises every path of ``minilm_np.torch_pickle``:
+Writes, from one seeded state dict that exercises every path of ``minilm_np.checkpoint.torch_bin``:
   state_dict.bin          torch.save, zip layout (torch >= 1.6)
   state_dict_legacy.bin   torch.save(..., _use_new_zipfile_serialization=False), the legacy layout
   expected.npz            every tensor as numpy (bfloat16 as its uint16 bits; their names under

@@ -7,22 +7,24 @@ writes a directory laid out like the reranker on the Hub: ``bert.``-prefixed ten
 ``classifier`` [1, 384] + [1], a one-label BertForSequenceClassification config, the tokenizer files, and no
 sentence-transformers files. Its scores mean nothing; they only have the reranker's shape and magnitude.
 
-``cranfield_pairs`` rebuilds (query, passage) strings from references into the Cranfield collection, so the
-reference file can store references and checksums instead of copying the texts into the repository.
+``cranfield_pairs`` rebuilds (query, passage) strings from references into the Cranfield collection (read by
+``minilm_np.evaluation.datasets.cranfield``), so the reference file can store references and checksums
+instead of copying the texts into the repository.
 
-Runs at test time: numpy, json, shutil and safetensors only (no torch).
+Runs at test time: numpy and minilm_np only (no torch).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import re
 import shutil
 from pathlib import Path
 
 import numpy as np
-from safetensors.numpy import load_file, save_file
+
+from minilm_np.checkpoint.safetensors import read_safetensors, write_safetensors
+from minilm_np.evaluation.datasets.cranfield import DOCUMENTS_FILE, first_sentence, load_cranfield, read_documents
 
 # Classifier weight std. The source pooler is trained but unused by sentence-transformers, so its output is
 # small and alike across inputs (mean |pooled| ~0.05, std across pairs ~0.03). With w ~ N(0, 4^2) and bias 0
@@ -49,14 +51,14 @@ def build_msmarco_shaped(src_dir: str | Path, dst_dir: str | Path, seed: int = 0
     config.pop("num_labels", None)  # id2label decides; a stale num_labels would contradict it
     (dst / "config.json").write_text(json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8")
 
-    body = load_file(str(src / "model.safetensors"))
+    body = read_safetensors(src / "model.safetensors")
     tensors = {f"bert.{name}": np.ascontiguousarray(t, dtype=np.float32)
                for name, t in sorted(body.items()) if name not in SKIPPED_TENSORS}
     hidden = int(config["hidden_size"])
     rng = np.random.default_rng(seed)
     tensors["classifier.weight"] = rng.normal(0.0, CLASSIFIER_STD, size=(1, hidden)).astype(np.float32)  # [L, D]
     tensors["classifier.bias"] = np.zeros((1,), dtype=np.float32)  # [L]
-    save_file(tensors, str(dst / "model.safetensors"), metadata={"format": "pt"})
+    write_safetensors(dst / "model.safetensors", tensors)
 
     for name in TOKENIZER_FILES:
         shutil.copyfile(src / name, dst / name)
@@ -73,57 +75,10 @@ def weights_digest(path: str | Path) -> str:
     Identifies the weights independently of how safetensors lays the file out, so a reference can name the
     exact checkpoint it was computed from."""
     h = hashlib.sha256()
-    for name, t in sorted(load_file(str(path)).items()):
+    for name, t in sorted(read_safetensors(path).items()):
         h.update(f"{name}|{t.dtype.str}|{list(t.shape)}\n".encode())
         h.update(np.ascontiguousarray(t).tobytes())
     return h.hexdigest()
-
-
-# --------------------------------------------------------------------------------------------------
-# Cranfield: documents in cran.all.1400 (.I id, then .T/.A/.B/.W fields), queries in cran.qry numbered
-# 1..225 by position in the file (their .I numbers are not the ids the judgements use). latin-1 text.
-# --------------------------------------------------------------------------------------------------
-
-_SENTENCE_END = re.compile(r"\s\.(?=\s|$)")  # the collection ends sentences with " ."
-
-
-def _records(path: Path) -> list[tuple[str, dict[str, str]]]:
-    """(.I value, {field letter: text}) for each record of a Cranfield file, in file order."""
-    records: list[tuple[str, dict[str, str]]] = []
-    field = None
-    for line in path.read_text(encoding="latin-1").splitlines():
-        if line.startswith(".I"):
-            records.append((line[2:].strip(), {}))
-            field = None
-        elif re.fullmatch(r"\.[TABW]\s*", line):
-            # Documents 576 and 578 carry a second .W: its text is appended, as minilm_np.cranfield does.
-            field = line[1]
-            records[-1][1].setdefault(field, "")
-        elif field is not None:
-            records[-1][1][field] += line + "\n"
-    return records
-
-
-def _clean(text: str) -> str:
-    """Runs of whitespace (line breaks, the indents that open paragraphs) become one space."""
-    return " ".join(text.split())
-
-
-def read_queries(data_dir: str | Path) -> dict[int, str]:
-    """Query number (1-based position in cran.qry) -> cleaned query text."""
-    records = _records(Path(data_dir) / "cran.qry")
-    return {n: _clean(fields.get("W", "")) for n, (_, fields) in enumerate(records, start=1)}
-
-
-def read_abstracts(data_dir: str | Path) -> dict[int, str]:
-    """Document id (.I) -> cleaned .W abstract."""
-    return {int(i): _clean(fields.get("W", "")) for i, fields in _records(Path(data_dir) / "cran.all.1400")}
-
-
-def first_sentence(text: str) -> str:
-    """The text up to and including the first sentence-ending " ." (the whole text if there is none)."""
-    m = _SENTENCE_END.search(text)
-    return text[: m.end()] if m else text
 
 
 def cranfield_pairs(data_dir: str | Path, refs: list[dict]) -> list[tuple[str, str]]:
@@ -132,15 +87,16 @@ def cranfield_pairs(data_dir: str | Path, refs: list[dict]) -> list[tuple[str, s
     Each ref has ``query`` (1-based position in cran.qry), ``doc`` (document id) and ``passage``: either
     ``"abstract"`` (the whole .W field) or ``"first_sentence"``. Whitespace runs are collapsed to one space.
     """
-    queries, abstracts = read_queries(data_dir), read_abstracts(data_dir)
+    queries = dict(load_cranfield(data_dir).queries)
+    abstracts = dict(read_documents(Path(data_dir) / DOCUMENTS_FILE))
     pairs = []
     for ref in refs:
-        abstract = abstracts[int(ref["doc"])]
+        abstract = abstracts[str(int(ref["doc"]))]
         if ref["passage"] == "abstract":
             passage = abstract
         elif ref["passage"] == "first_sentence":
             passage = first_sentence(abstract)
         else:
             raise ValueError(f"passage must be 'abstract' or 'first_sentence', got {ref['passage']!r}")
-        pairs.append((queries[int(ref["query"])], passage))
+        pairs.append((queries[str(int(ref["query"]))], passage))
     return pairs

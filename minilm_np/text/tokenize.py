@@ -20,7 +20,7 @@ from tokenizers import Tokenizer as HFTokenizer
 from tokenizers import decoders, normalizers, pre_tokenizers, processors
 from tokenizers.models import WordPiece
 
-from .errors import ModelNotFoundError, TokenizerError
+from ..errors import ModelNotFoundError, TokenizerError
 
 # Above this, tokenizer_config's model_max_length is transformers' "no limit" sentinel, not a length.
 _NO_LIMIT = 1_000_000

@@ -1,25 +1,45 @@
 """What sits on top of the encoder: the sequence-classification head and sentence-embedding pooling.
 
-Pooling works on packed hidden states [N, D] (the real tokens of a batch, see fast.py) with each
+Pooling works on packed hidden states [N, D] (the real tokens of a batch, see packed.py) with each
 sequence's (start, end) span, so padding can never leak into an average.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass
 
 import numpy as np
 
 from .ops import F32, linear
 
 
-def classify(cls_states: np.ndarray, pooler_w, pooler_b, classifier_w, classifier_b) -> np.ndarray:
+@dataclass(frozen=True)
+class ClassifierHead:
+    """BertForSequenceClassification's head: the pooler and the classifier."""
+    pooler_w: np.ndarray  # [D, D] (out, in)
+    pooler_b: np.ndarray  # [D]
+    classifier_w: np.ndarray  # [L, D]
+    classifier_b: np.ndarray  # [L]
+
+    @property
+    def num_labels(self) -> int:
+        return self.classifier_w.shape[0]
+
+    def in_float64(self) -> "ClassifierHead":
+        """The same head in float64, converted once (``classify`` runs in float64)."""
+        return ClassifierHead(*(np.asarray(a, dtype=np.float64) for a in
+                                (self.pooler_w, self.pooler_b, self.classifier_w, self.classifier_b)))
+
+
+def classify(cls_states: np.ndarray, head: ClassifierHead) -> np.ndarray:
     """BERT's pooler (dense + tanh on the [CLS] state) then the linear classifier.  [B, D] -> [B, L]
 
     Computed in float64 and returned as float32: the classifier sums D products, and its float32
-    rounding alone reached ~3e-6 on logits of a few units. At [B, D] this costs nothing; pass the
-    weights already in float64 (CrossEncoder does, once at load) and nothing is converted per call.
+    rounding alone reached ~3e-6 on logits of a few units. At [B, D] this costs nothing; pass
+    ``head.in_float64()`` (CrossEncoder does, once at load) and nothing is converted per call.
     """
-    pooled = np.tanh(linear(_f64(cls_states), _f64(pooler_w), _f64(pooler_b)))  # [B, D]
-    return linear(pooled, _f64(classifier_w), _f64(classifier_b)).astype(np.float32)  # [B, L]
+    pooled = np.tanh(linear(_f64(cls_states), _f64(head.pooler_w), _f64(head.pooler_b)))  # [B, D]
+    return linear(pooled, _f64(head.classifier_w), _f64(head.classifier_b)).astype(np.float32)  # [B, L]
 
 
 def _f64(a: np.ndarray) -> np.ndarray:

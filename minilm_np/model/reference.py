@@ -1,11 +1,10 @@
 """The BERT encoder forward pass (Devlin et al. 2019, section 3; Vaswani et al. 2017 for attention).
 
-Arrays in, arrays out: no files, no tokenizer. Shapes use these letters throughout:
-    B batch, T tokens per sequence (padded), D hidden size, H attention heads, K head size = D / H,
-    F intermediate (feed-forward) size, L labels, N real tokens of a batch packed together.
+Arrays in, arrays out: no files, no tokenizer. Shape letters as in ``minilm_np.model`` (B, T, D, H, K, F).
 
 This module is the plain reference: every sequence padded to T, padding masked in attention only.
-It is written to be read against the papers; ``fast.py`` computes the same numbers faster.
+It is written to be read against the papers; ``packed.py`` computes the same numbers faster and is
+what runs (tests/test_packed.py holds the two together).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """The Cranfield collection (1,400 aerodynamics abstracts, 225 queries, graded judgements) as a corpus,
-queries and qrels ready for ``metrics``.
+queries and qrels ready for ``metrics``. The one parser of its files: the benchmarks and the MS MARCO
+stand-in's fixtures read the collection through here too.
 
 Files (see the collection's README): ``cran.all.1400`` documents, records ``.I id`` with fields ``.T``
 title, ``.A`` authors, ``.B`` source, ``.W`` abstract; ``cran.qry`` queries, ``.I n`` + ``.W``, where the
@@ -21,13 +22,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .corpus import Corpus, CorpusError
+from ...retrieval.corpus import Corpus, CorpusError
 
 DOCUMENTS_FILE = "cran.all.1400"
 QUERIES_FILE = "cran.qry"
 QRELS_FILE = "cranqrel"
 _FIELD = re.compile(r"^\.([A-Z])\s*$")
 _ID = re.compile(r"^\.I\s+(\S+)\s*$")
+_SENTENCE_END = re.compile(r"\s\.(?=\s|$)")  # the collection ends sentences with " ."
 
 
 @dataclass(frozen=True)
@@ -48,8 +50,13 @@ def load_cranfield(directory: str | Path) -> Cranfield:
     empty = [doc_id for doc_id, text in documents if not text]
     kept = [(doc_id, text) for doc_id, text in documents if text]
     corpus = Corpus([d for d, _ in kept], [t for _, t in kept], source=str(directory / DOCUMENTS_FILE))
-    queries = read_queries(directory / QUERIES_FILE)
-    qrels, dropped = read_qrels(directory / QRELS_FILE)
+    queries = _read_queries(directory / QUERIES_FILE)
+    qrels, dropped = {}, 0
+    for query, doc, grade in read_judgements(directory / QRELS_FILE):
+        if grade == -1:
+            dropped += 1
+        else:
+            qrels.setdefault(query, {})[doc] = 5 - grade
     unknown = sorted(set(qrels) - {q for q, _ in queries}, key=_numeric)
     if unknown:
         raise CorpusError(f"{directory / QRELS_FILE} judges queries not in {QUERIES_FILE}: {unknown[:5]}")
@@ -61,7 +68,7 @@ def read_documents(path: str | Path) -> list[tuple[str, str]]:
     return [(ident, fields.get("W", "")) for ident, fields in _records(path)]
 
 
-def read_queries(path: str | Path) -> list[tuple[str, str]]:
+def _read_queries(path: str | Path) -> list[tuple[str, str]]:
     """``[(query id, text)]`` with ids "1", "2", ... by position in the file (not the ``.I`` numbers)."""
     queries = [(str(n), fields.get("W", "")) for n, (_, fields) in enumerate(_records(path), start=1)]
     for ident, text in queries:
@@ -70,27 +77,45 @@ def read_queries(path: str | Path) -> list[tuple[str, str]]:
     return queries
 
 
-def read_qrels(path: str | Path) -> tuple[dict[str, dict[str, int]], int]:
-    """``({query id: {doc id: gain}}, number of grade -1 judgements dropped)`` with gain = 5 - grade."""
+def read_judgements(path: str | Path) -> list[tuple[str, str, int]]:
+    """``[(query id, doc id, grade)]`` as cranqrel states them: grade 1 (complete answer) .. 4 (minimum
+    interest), or -1 (one per query, usually dropped)."""
     path = Path(path)
     if not path.is_file():
         raise FileNotFoundError(f"Cranfield judgements not found: {path}")
-    qrels: dict[str, dict[str, int]] = {}
-    dropped = 0
+    judgements = []
     for number, line in enumerate(path.read_text(encoding="latin-1").splitlines(), start=1):
         parts = line.split()
         if not parts:
             continue
         if len(parts) != 3 or not all(re.fullmatch(r"-?\d+", p) for p in parts):
             raise CorpusError(f"{path} line {number}: expected 'query doc grade', got {line.strip()!r}")
-        query, doc, grade = parts[0], parts[1], int(parts[2])
-        if grade == -1:
-            dropped += 1
-            continue
-        if not 1 <= grade <= 5:
+        grade = int(parts[2])
+        if grade != -1 and not 1 <= grade <= 5:
             raise CorpusError(f"{path} line {number}: grade {grade} is outside 1..5 (or -1)")
-        qrels.setdefault(str(int(query)), {})[str(int(doc))] = 5 - grade
-    return qrels, dropped
+        judgements.append((str(int(parts[0])), str(int(parts[1])), grade))
+    return judgements
+
+
+def first_sentence(text: str) -> str:
+    """The text up to and including the first sentence-ending " ." (the whole text if there is none).
+
+    The collection is lower case and ends its sentences with a spaced " .", so the general splitter in
+    ``minilm_np.text.passages`` (which never ends a sentence before a lower-case word) keeps abstracts whole.
+    """
+    m = _SENTENCE_END.search(text)
+    return text[: m.end()] if m else text
+
+
+def sentences(text: str) -> list[str]:
+    """Every sentence of a Cranfield text, by the same " ." rule as ``first_sentence``."""
+    out = []
+    rest = text.strip()
+    while rest:
+        s = first_sentence(rest)
+        out.append(s.strip())
+        rest = rest[len(s):].strip()
+    return out
 
 
 def _records(path: str | Path) -> list[tuple[str, dict[str, str]]]:

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 
+import numpy as np
+
+from .errors import BadCountError
+
 
 def check_text(value, where: str) -> str:
     if not isinstance(value, str):
@@ -38,8 +42,18 @@ def is_single_pair(pairs) -> bool:
 
 
 def check_positive_int(value, where: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise TypeError(f"{where} must be an int, got {type(value).__name__}")
+    """The one check for counts and cut-offs (batch_size, top_k, k, --top-n, ...): anything but an int
+    above zero (a bool included) is a ``BadCountError`` naming ``where``."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise BadCountError(f"{where} must be an int, got {type(value).__name__}")
     if value <= 0:
-        raise ValueError(f"{where} must be positive, got {value}")
-    return value
+        raise BadCountError(f"{where} must be positive, got {value}")
+    return int(value)
+
+
+def check_query(query, where: str = "query") -> str:
+    """A search query: a str with something in it besides whitespace."""
+    check_text(query, where)
+    if not query.strip():
+        raise ValueError(f"{where} is empty")
+    return query

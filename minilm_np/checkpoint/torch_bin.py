@@ -18,7 +18,7 @@ Two file layouts are read:
 
 Every tensor comes back as a fresh C-contiguous array in its stored dtype, bit for bit (strides and
 storage offset applied; views of one storage become independent copies). numpy has no bfloat16, so
-bfloat16 tensors are uint16 arrays with dtype ``minilm_np.weights.BF16_DTYPE``.
+bfloat16 tensors are uint16 arrays with dtype ``dtypes.BF16_DTYPE``.
 """
 
 from __future__ import annotations
@@ -37,7 +37,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .errors import ModelNotFoundError, WeightsError
+from ..errors import ModelNotFoundError, WeightsError
+from .dtypes import BF16_DTYPE
 
 _ZIP_MAGIC = b"PK\x03\x04"
 _LEGACY_MAGIC = 0x1950A86A20F9469CFC6C  # the first pickle of a legacy file
@@ -399,8 +400,6 @@ def _state_dict(path: Path, obj) -> dict:
 # --------------------------------------------------------------------------------------------------
 
 def _materialize_all(path: Path, refs: _Refs) -> dict[str, np.ndarray]:
-    from .weights import BF16_DTYPE  # lazy: weights imports this module lazily too
-
     flats: dict[str, np.ndarray] = {}
     out = {}
     for name, ref in refs.tensors.items():

@@ -19,10 +19,12 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 
+from ..validate import check_positive_int
+
 
 def ndcg_at_k(ranking: Sequence[str], qrels: Mapping[str, float], k: int = 10) -> float:
     """nDCG@k of ``ranking`` against graded ``qrels`` (doc id -> gain)."""
-    _check_k(k)
+    check_positive_int(k, "k")
     ideal = sorted((g for g in qrels.values() if g > 0), reverse=True)[:k]
     idcg = sum(g / math.log2(r + 1) for r, g in enumerate(ideal, start=1))
     if idcg == 0:
@@ -34,7 +36,7 @@ def ndcg_at_k(ranking: Sequence[str], qrels: Mapping[str, float], k: int = 10) -
 
 def mrr_at_k(ranking: Sequence[str], qrels: Mapping[str, float], k: int = 10) -> float:
     """Reciprocal rank of the first relevant document in the top ``k`` (0 if none)."""
-    _check_k(k)
+    check_positive_int(k, "k")
     for r, doc in enumerate(_unique(ranking)[:k], start=1):
         if qrels.get(doc, 0) > 0:
             return 1.0 / r
@@ -43,7 +45,7 @@ def mrr_at_k(ranking: Sequence[str], qrels: Mapping[str, float], k: int = 10) ->
 
 def recall_at_k(ranking: Sequence[str], qrels: Mapping[str, float], k: int = 100) -> float:
     """Share of the relevant documents found in the top ``k`` (0 if there are none)."""
-    _check_k(k)
+    check_positive_int(k, "k")
     relevant = {doc for doc, g in qrels.items() if g > 0}
     if not relevant:
         return 0.0
@@ -79,11 +81,6 @@ def mean_metrics(
 
 def _unique(ranking: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(ranking))
-
-
-def _check_k(k: int) -> None:
-    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
 
 
 def evaluate_search(

@@ -1,4 +1,4 @@
-"""The model's hyper-parameters, read from config.json and checked before any weight is touched.
+"""The model's hyper-parameters, as config.json names them, checked before any weight is touched.
 
 Only the fields the engine uses are kept, named as in config.json. Anything the engine does not implement
 (another position embedding type, an activation other than exact GELU) is refused here, by name, so it
@@ -7,11 +7,9 @@ cannot silently compute something else.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
-from pathlib import Path
 
-from .errors import ConfigError, ModelNotFoundError
+from ..errors import ConfigError
 
 SUPPORTED_ACTIVATIONS = ("gelu",)  # transformers' "gelu" is the exact erf form
 SUPPORTED_POSITION_EMBEDDINGS = ("absolute",)
@@ -70,16 +68,6 @@ class BertConfig:
         cfg._validate(source)
         return cfg
 
-    @classmethod
-    def from_file(cls, path: str | Path) -> "BertConfig":
-        path = Path(path)
-        if not path.is_file():
-            raise ModelNotFoundError(f"config.json not found: {path}")
-        try:
-            d = json.loads(path.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise ConfigError(f"{path}: config.json is not valid JSON ({e})") from None
-        return cls.from_dict(d, source=str(path))
 
     def _validate(self, source: str) -> None:
         positive = ("vocab_size", "hidden_size", "num_hidden_layers", "num_attention_heads",

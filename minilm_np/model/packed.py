@@ -1,4 +1,5 @@
-"""The same forward pass as ``model.py``, arranged for speed. tests/test_fast.py holds it to model.py.
+"""The same forward pass as ``reference.py``, arranged for speed: this is what CrossEncoder and Embedder
+run. tests/test_packed.py holds it to reference.py.
 
 What changes, and what each change preserves:
   * Packing. The real tokens of a batch are packed into one [N, D] matrix: embeddings, every dense
@@ -16,6 +17,7 @@ What changes, and what each change preserves:
   * Softmax normalised late: exp(scores - max) @ V is divided by the row sums, on [H, n, K] instead of
     [H, n, n] (the same value up to float32 rounding).
 Nothing here is approximate: GELU is the exact erf form of ops.gelu, float32 throughout.
+Shape letters as in ``minilm_np.model``.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ from .weights import BertWeights
 
 
 @dataclass(frozen=True)
-class FastLayer:
+class FusedLayer:
+    """One layer's arrays as ``encode_packed`` reads them: QKV fused, weights in (in, out) layout."""
     qkv_w: np.ndarray  # [D, 3D]: (query / sqrt K | key | value) weights, transposed to (in, out)
     qkv_b: np.ndarray  # [3D]
     o_w: np.ndarray  # [D, D] (in, out): a transposed view of the checkpoint's (out, in) array
@@ -45,11 +48,11 @@ class FastLayer:
     ln2_b: np.ndarray
 
 
-def prepare(w: BertWeights, cfg: BertConfig) -> tuple[FastLayer, ...]:
+def fuse_layers(w: BertWeights, cfg: BertConfig) -> tuple[FusedLayer, ...]:
     """Per-layer arrays for ``encode_packed``; only the fused QKV matrix is a new array."""
     scale = F32(1 / np.sqrt(cfg.head_size))
     return tuple(
-        FastLayer(
+        FusedLayer(
             qkv_w=np.ascontiguousarray(np.concatenate([lw.q_w * scale, lw.k_w, lw.v_w]).T),
             qkv_b=np.concatenate([lw.q_b * scale, lw.k_b, lw.v_b]),
             o_w=lw.o_w.T, o_b=lw.o_b, ln1_g=lw.ln1_g, ln1_b=lw.ln1_b,
@@ -60,14 +63,55 @@ def prepare(w: BertWeights, cfg: BertConfig) -> tuple[FastLayer, ...]:
     )
 
 
-def pack(input_ids: np.ndarray, attention_mask: np.ndarray, token_type_ids: np.ndarray):
-    """Padded [B, T] arrays -> packed ids, positions and types [N], and each sequence's (start, end)."""
-    lengths = attention_mask.sum(axis=1)
-    real = attention_mask.astype(bool)
-    positions = np.broadcast_to(np.arange(input_ids.shape[1]), input_ids.shape)[real]  # [N]
-    ends = np.cumsum(lengths)
-    spans = list(zip((ends - lengths).tolist(), ends.tolist()))
-    return input_ids[real], positions, token_type_ids[real], spans
+@dataclass(frozen=True)
+class PackedBatch:
+    """The real tokens of a batch, one after another (TEI's batch layout: no padding anywhere).
+
+    Sequence b occupies rows ``spans[b] = (start, end)`` of every [N, ...] array.
+    """
+    input_ids: np.ndarray  # int [N]
+    positions: np.ndarray  # int [N]: 0, 1, ... within each sequence
+    token_type_ids: np.ndarray  # int [N]
+    spans: list[tuple[int, int]]  # B of them, in order, covering 0..N
+
+    @classmethod
+    def from_sequences(cls, sequences) -> "PackedBatch":
+        """From encoded sequences, each with ``.ids`` and ``.type_ids`` (lists of int)."""
+        lengths = np.array([len(s.ids) for s in sequences], dtype=np.int64)  # [B]
+        ends = np.cumsum(lengths)
+        starts = ends - lengths
+        ids = np.array([i for s in sequences for i in s.ids], dtype=np.int64)  # [N]
+        types = np.array([t for s in sequences for t in s.type_ids], dtype=np.int64)  # [N]
+        positions = np.arange(ids.size) - np.repeat(starts, lengths)  # [N]
+        return cls(ids, positions, types, list(zip(starts.tolist(), ends.tolist())))
+
+    @classmethod
+    def from_padded(cls, input_ids: np.ndarray, attention_mask: np.ndarray,
+                    token_type_ids: np.ndarray) -> "PackedBatch":
+        """From right-padded [B, T] arrays (attention_mask 1 on real tokens)."""
+        lengths = attention_mask.sum(axis=1)
+        real = attention_mask.astype(bool)
+        positions = np.broadcast_to(np.arange(input_ids.shape[1]), input_ids.shape)[real]  # [N]
+        ends = np.cumsum(lengths)
+        spans = list(zip((ends - lengths).tolist(), ends.tolist()))
+        return cls(input_ids[real], positions, token_type_ids[real], spans)
+
+    @property
+    def starts(self) -> list[int]:
+        """Row of each sequence's first token ([CLS])."""
+        return [start for start, _ in self.spans]
+
+
+@dataclass(frozen=True)
+class PackedModel:
+    """What ``encode_packed`` needs: the embeddings, the fused layers and the config."""
+    weights: BertWeights
+    layers: tuple[FusedLayer, ...]
+    config: BertConfig
+
+    @classmethod
+    def build(cls, weights: BertWeights, config: BertConfig) -> "PackedModel":
+        return cls(weights, fuse_layers(weights, config), config)
 
 
 def layer_norm_(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -116,20 +160,18 @@ def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarra
 _SCORES_BYTES = 512 * 1024
 
 
-def encode_packed(w: BertWeights, layers: tuple[FastLayer, ...], cfg: BertConfig, input_ids: np.ndarray,
-                  attention_mask: np.ndarray, token_type_ids: np.ndarray) -> tuple[np.ndarray, list]:
-    """Last hidden states of the real tokens, packed [N, D], and each sequence's (start, end)."""
-    ids, positions, types, spans = pack(input_ids, attention_mask, token_type_ids)
-    eps = cfg.layer_norm_eps
-    x = w.word[ids]  # [N, D]
-    x += w.position[positions]
-    x += w.token_type[types]
+def encode_packed(model: PackedModel, batch: PackedBatch) -> np.ndarray:
+    """Last hidden states of the batch's tokens, packed.  [N] ids -> [N, D]"""
+    w, eps = model.weights, model.config.layer_norm_eps
+    x = w.word[batch.input_ids]  # [N, D]
+    x += w.position[batch.positions]
+    x += w.token_type[batch.token_type_ids]
     layer_norm_(x, w.ln_g, w.ln_b, eps)
     context = np.empty_like(x)  # [N, D], reused by every layer
-    for lw in layers:
+    for lw in model.layers:
         qkv = x @ lw.qkv_w  # [N, 3D]
         qkv += lw.qkv_b
-        attention_(qkv, spans, cfg.num_attention_heads, context)
+        attention_(qkv, batch.spans, model.config.num_attention_heads, context)
         y = context @ lw.o_w  # [N, D]
         y += lw.o_b
         x += y
@@ -140,4 +182,4 @@ def encode_packed(w: BertWeights, layers: tuple[FastLayer, ...], cfg: BertConfig
         y += lw.ff2_b
         x += y
         layer_norm_(x, lw.ln2_g, lw.ln2_b, eps)
-    return x, spans
+    return x

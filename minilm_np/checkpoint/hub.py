@@ -6,12 +6,13 @@ import os
 import re
 from pathlib import Path
 
-from .errors import HubError, ModelNotFoundError
+from ..errors import HubError, ModelNotFoundError
 from .family import DEFAULT_EMBEDDER, hub_id_for
+from .load import MODEL_FILES
 
-# Everything a model directory may need, except the weights (chosen separately: safetensors first).
-_FILES = ["config.json", "tokenizer.json", "tokenizer_config.json", "vocab.txt", "special_tokens_map.json",
-          "modules.json", "sentence_bert_config.json", "config_sentence_transformers.json", "*/config.json"]
+# Everything a model directory may need, except the weights (chosen separately: safetensors first);
+# */config.json: the sentence-transformers module folders (1_Pooling/config.json, ...).
+_FILES = [*MODEL_FILES, "*/config.json"]
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 

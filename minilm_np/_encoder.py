@@ -1,0 +1,59 @@
+"""What CrossEncoder and Embedder share: a loaded checkpoint and tokenizer, the name the model goes by,
+its worker threads, and the packed forward run over length-sorted batches."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from .batching import run_sorted
+from .checkpoint.hub import model_name, resolve
+from .checkpoint.load import Checkpoint, load_checkpoint
+from .model.packed import PackedBatch, PackedModel, encode_packed
+from .text.tokenize import Tokenizer
+from .threads import worker_count
+
+Progress = Callable[[int], None] | None
+
+
+class Encoder:
+    """A BERT body ready to run. Subclasses add what goes on top (a classifier head, pooling)."""
+
+    def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, name: str, threads: int | None = None):
+        self.checkpoint = checkpoint
+        self.config = checkpoint.config
+        self.tokenizer = tokenizer
+        self.name = name  # the Hub id it was asked by, or its directory's absolute path
+        self.workers = worker_count(threads)  # batches run at once; see threads.py
+        self._model = PackedModel.build(checkpoint.weights, checkpoint.config)
+
+    @property
+    def max_length(self) -> int:
+        return self.tokenizer.max_length
+
+    def _run(self, sequences: list, rows_of: Callable[[np.ndarray, PackedBatch], np.ndarray], *, width: int,
+             batch_size: int, progress: Progress) -> np.ndarray:
+        """``rows_of(states [N, D], batch)`` -> [b, width] on every length-sorted batch of encoded
+        ``sequences``; [n, width] float32 in input order."""
+        def forward(batch_sequences: list) -> np.ndarray:
+            batch = PackedBatch.from_sequences(batch_sequences)
+            return rows_of(encode_packed(self._model, batch), batch)
+
+        return run_sorted(sequences, forward, batch_size=batch_size, out_shape=(width,), progress=progress,
+                          workers=self.workers)
+
+
+def locate(name_or_path: str | os.PathLike, *, revision: str | None, cache_dir: str | None,
+           local_files_only: bool | None) -> tuple[Path, str]:
+    """(local directory, the name the model goes by) for a directory, a family size or a Hub id."""
+    path = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+    return path, model_name(name_or_path, path)
+
+
+def load(model_dir: Path, head: bool) -> tuple[Checkpoint, Tokenizer]:
+    """The checkpoint and its tokenizer from one directory."""
+    checkpoint = load_checkpoint(model_dir, head=head)
+    return checkpoint, Tokenizer.from_dir(model_dir, checkpoint.config.max_position_embeddings)

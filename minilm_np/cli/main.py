@@ -1,0 +1,166 @@
+"""The ``minilm-np`` command: parse, call the library, print (``python -m minilm_np`` runs it too).
+
+    minilm-np models
+    minilm-np rank QUERY DOC [DOC ...] [--docs-file F] [--model M] [--top-k K] [--json]
+    minilm-np embed [TEXT ...] [--file F] [--model M] [--out F.npy]
+    minilm-np index build --corpus F --out DIR [--embedder M] [--passages ...]
+    minilm-np search QUERY (--corpus F | --index DIR) --mode rerank|embed|two-stage [--json]
+    minilm-np compare QUERY --corpus F
+    minilm-np inspect QUERY DOC [DOC ...] [--png FILE]
+    minilm-np eval (--cranfield DIR | --corpus F --queries F --qrels F) [--limit-queries N]
+
+Results go to stdout, progress bars and errors to stderr. An error is one line and a non-zero exit
+status (1; 2 for usage, 130 when interrupted); ``--debug`` shows the traceback instead.
+Model options take a local directory, a Hub id or a family size ("L-6").
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from ..checkpoint.family import DEFAULT_EMBEDDER, DEFAULT_RERANKER
+from ..errors import ModelLoadError
+from ..retrieval.search import DEFAULT_TOP_K, DEFAULT_TOP_N
+from ..text.passages import SPLIT_MODES
+from . import commands
+from .output import one_line
+
+MODES = ("rerank", "embed", "two-stage")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # --help, or a usage error argparse already printed
+        return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
+    try:
+        return args.run(args) or 0
+    except KeyboardInterrupt:
+        print("minilm-np: interrupted", file=sys.stderr)
+        return 130
+    except (ModelLoadError, OSError, ValueError, TypeError, ImportError) as e:
+        if args.debug:
+            raise
+        print(f"minilm-np: error: {one_line(e)}", file=sys.stderr)
+        return 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="minilm-np", description="Pure-NumPy MiniLM cross-encoders and embedder: rank, embed, search, evaluate.")
+    parser.add_argument("--quiet", "-q", action="store_true", help="no progress bars")
+    parser.add_argument("--debug", action="store_true", help="show the traceback on errors")
+    common = argparse.ArgumentParser(add_help=False)  # the same options after the subcommand
+    common.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
+    common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                        help="show the traceback on errors")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    def command(name, run, help):
+        p = sub.add_parser(name, parents=[common], help=help, description=help)
+        p.set_defaults(run=run)
+        return p
+
+    reranker_help = "cross-encoder: a directory, a Hub id or a family size (default %(default)s)"
+    embedder_help = "embedder: a directory or a Hub id (default sentence-transformers/all-MiniLM-L6-v2)"
+
+    p = command("models", commands.models_command, "the MS MARCO cross-encoder family")
+    p.add_argument("--json", action="store_true")
+
+    p = command("rank", commands.rank_command, "order documents by relevance to a query with a cross-encoder")
+    p.add_argument("query")
+    p.add_argument("docs", nargs="*", metavar="DOC")
+    p.add_argument("--docs-file", help="more documents, one per line (or a .jsonl corpus)")
+    p.add_argument("--model", "-m", default=DEFAULT_RERANKER, help=reranker_help)
+    p.add_argument("--top-k", "-k", type=int, default=None, help="keep the best K (default: all)")
+    p.add_argument("--activation", choices=("none", "sigmoid"), default="none",
+                   help="none: raw logits (default); sigmoid: 0..1")
+    _batch_and_json(p)
+
+    p = command("embed", commands.embed_command, "sentence embeddings")
+    p.add_argument("texts", nargs="*", metavar="TEXT")
+    p.add_argument("--file", "-f", help="more texts, one per line (or a .jsonl corpus)")
+    p.add_argument("--model", "-m", default=DEFAULT_EMBEDDER, help=embedder_help)
+    p.add_argument("--out", "-o", help="save the [n, dim] float32 matrix to this .npy file")
+    p.add_argument("--no-normalize", action="store_true", help="keep the pooled vectors' length")
+    _batch_and_json(p)
+
+    p = command("index", None, "build an embedding index of a corpus")
+    index_sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
+    b = index_sub.add_parser("build", parents=[common], help="embed a corpus into DIR (embeddings.npy + meta.json)")
+    b.set_defaults(run=commands.index_build_command)
+    b.add_argument("--corpus", "-c", required=True, help="a .txt, a .jsonl or a directory of .txt files")
+    b.add_argument("--out", "-o", required=True, help="the index directory to write")
+    b.add_argument("--embedder", "-e", default=None, help=embedder_help)
+    _split_option(b)
+    b.add_argument("--batch-size", type=int, default=32)
+
+    p = command("search", commands.search_command, "search a corpus: rerank every passage, embed, or two-stage")
+    p.add_argument("query")
+    _corpus_or_index(p)
+    p.add_argument("--mode", choices=MODES, default="two-stage", help="default %(default)s")
+    _model_options(p, reranker_help, embedder_help)
+    _batch_and_json(p)
+
+    p = command("compare", commands.compare_command, "the three search methods on one query: timings and top-K side by side")
+    p.add_argument("query")
+    _corpus_or_index(p)
+    _model_options(p, reranker_help, embedder_help)
+    _batch_and_json(p)
+
+    p = command("inspect", commands.inspect_command, "show the batch a cross-encoder sees: tokens, type ids, mask")
+    p.add_argument("query")
+    p.add_argument("docs", nargs="*", metavar="DOC")
+    p.add_argument("--docs-file", help="more documents, one per line")
+    p.add_argument("--model", "-m", default=DEFAULT_RERANKER, help=reranker_help)
+    p.add_argument("--png", help='also draw the three arrays into this PNG (needs: pip install "minilm-np[plot]")')
+    p.add_argument("--json", action="store_true")
+
+    p = command("eval", commands.eval_command, "retrieval quality (nDCG@k, MRR@k, Recall@N) and time per query, per method")
+    p.add_argument("--cranfield", metavar="DIR", help="the Cranfield collection directory (cran.all.1400, ...)")
+    p.add_argument("--corpus", "-c", help="a corpus (.jsonl with ids matching --qrels, .txt or a directory)")
+    p.add_argument("--queries", help="queries: .jsonl (id, text), .tsv (id<TAB>text) or one per line")
+    p.add_argument("--qrels", help="judgements: lines 'query doc gain' (or TREC 'query 0 doc gain')")
+    _split_option(p)
+    p.add_argument("--methods", default="embed,two-stage,rerank", help="comma-separated subset of %(default)s")
+    p.add_argument("--reranker", "-r", default=DEFAULT_RERANKER, help=reranker_help)
+    p.add_argument("--embedder", "-e", default=None, help=embedder_help)
+    p.add_argument("--top-n", "-n", type=int, default=DEFAULT_TOP_N, help="two-stage pool (default %(default)s)")
+    p.add_argument("--rerank-pool", type=int, default=100,
+                   help="the rerank method reranks the embedding top-P pool; 0 = every passage for every "
+                        "query (slow: one forward per passage per query) (default %(default)s)")
+    p.add_argument("--k", type=int, default=10, help="cut-off of nDCG and MRR (default %(default)s)")
+    p.add_argument("--recall-at", type=int, default=100, help="cut-off of recall (default %(default)s)")
+    p.add_argument("--limit-queries", type=int, default=None, metavar="N", help="only the first N queries")
+    _batch_and_json(p)
+    return parser
+
+
+def _corpus_or_index(p) -> None:
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--corpus", "-c", help="a .txt, a .jsonl or a directory of .txt files")
+    source.add_argument("--index", "-i", help="an index directory from `minilm-np index build`")
+    _split_option(p)
+
+
+def _model_options(p, reranker_help: str, embedder_help: str) -> None:
+    p.add_argument("--reranker", "-r", default=DEFAULT_RERANKER, help=reranker_help)
+    p.add_argument("--embedder", "-e", default=None,
+                   help=embedder_help.replace(")", "; with --index: the one that built it)"))
+    p.add_argument("--top-n", "-n", type=int, default=DEFAULT_TOP_N,
+                   help="two-stage: embedding candidates to rerank (default %(default)s)")
+    p.add_argument("--top-k", "-k", type=int, default=DEFAULT_TOP_K, help="results (default %(default)s)")
+
+
+def _split_option(p) -> None:
+    p.add_argument("--passages", choices=SPLIT_MODES, default="sentences",
+                   help="how a text corpus is cut into passages (default %(default)s)")
+    # the option's first name; it gives way to BEIR's --split (test/dev/train) in evaluation
+    p.add_argument("--split", choices=SPLIT_MODES, dest="passages", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _batch_and_json(p) -> None:
+    p.add_argument("--batch-size", type=int, default=32, help="pairs/texts per forward (default %(default)s)")
+    p.add_argument("--json", action="store_true", help="print JSON")

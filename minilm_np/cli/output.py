@@ -1,0 +1,89 @@
+"""What the CLI prints: tables, hit lists, timing lines, JSON, progress bars, one-line errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+import textwrap
+from contextlib import contextmanager
+
+PROGRESS_DELAY = 2.0  # seconds: shorter work shows no bar
+
+
+@contextmanager
+def progress_bar(quiet: bool, total: int, desc: str, unit: str):
+    """A tqdm bar on stderr, as a ``progress(n_done)`` callback; None when quiet or not a terminal.
+    The bar appears only once the work has taken ``PROGRESS_DELAY`` seconds."""
+    if quiet or not sys.stderr.isatty():
+        yield None
+        return
+    from tqdm import tqdm  # installed with huggingface_hub
+
+    options = dict(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
+    try:
+        bar = tqdm(delay=PROGRESS_DELAY, **options)
+    except (TypeError, KeyError):  # tqdm older than 4.61 refuses delay (TqdmKeyError): show the bar at once
+        bar = tqdm(**options)
+    with bar:
+        yield bar.update
+
+
+def print_json(obj) -> None:
+    print(json.dumps(obj, indent=2, ensure_ascii=False))
+
+
+def print_table(rows: list[list[str]], right: set[int] = frozenset()) -> None:
+    widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    for r, row in enumerate(rows):
+        cells = [cell.rjust(w) if c in right else cell.ljust(w) for c, (cell, w) in enumerate(zip(row, widths))]
+        print("  ".join(cells).rstrip())
+        if r == 0:
+            print("  ".join("-" * w for w in widths))
+
+
+def print_columns(labels: list[str], rows: list[list[str]], width: int) -> None:
+    """Print aligned rows of cells (one column per token), wrapped to ``width`` characters."""
+    col_w = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
+    label_w = max(len(x) for x in labels)
+    start = 0
+    while start < len(col_w):
+        used, end = label_w + 4, start
+        while end < len(col_w) and (end == start or used + col_w[end] + 1 <= width):
+            used += col_w[end] + 1
+            end += 1
+        for label, row in zip(labels, rows):
+            print(f"  {label.ljust(label_w)}  " + " ".join(row[c].ljust(col_w[c]) for c in range(start, end)).rstrip())
+        start = end
+        if start < len(col_w):
+            print()
+
+
+def print_hits(hits, two_stage: bool) -> None:
+    header = ["rank", "score", *(["1st stage"] if two_stage else []), "id", "text"]
+    table = [header]
+    for r, h in enumerate(hits, start=1):
+        first = [f"#{h.first_stage_rank} ({h.first_stage_score:.3f})"] if two_stage else []
+        table.append([str(r), f"{h.score:.4f}", *first, h.id, clip(h.text)])
+    print_table(table, right={0, 1})
+
+
+PART_NAMES = {"query_embedding": "query embedding", "similarity": "similarity + top-{n}", "reranking": "reranking"}
+
+
+def parts(timings: dict[str, float], n: int) -> str:
+    return ", ".join(f"{PART_NAMES[k].format(n=n)} {v:.3f}" for k, v in timings.items() if k in PART_NAMES)
+
+
+def timing_line(timings: dict[str, float], n: int, corpus_seconds: float | None) -> str:
+    line = f"time: {parts(timings, n)}; total {timings['total']:.3f} s"
+    if corpus_seconds is not None:
+        line += f" (+ corpus embedding {corpus_seconds:.3f} s, once; build an index to reuse it)"
+    return line
+
+
+def clip(text: str, width: int = 80) -> str:
+    return textwrap.shorten(text, width=width, placeholder=" ...") or text[:width]
+
+
+def one_line(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__

@@ -1,0 +1,29 @@
+"""Search a corpus three ways: the reranker alone, the embedder alone, or both in two stages.
+
+    corpus.py   passages with ids from .txt / .jsonl / directories (Corpus, read_corpus)
+    index.py    the embedding index: build, save, load (memory-mapped)
+    search.py   rerank_search, embedding_search, two_stage_search, and top-K selection
+    compare.py  the three on one query, side by side
+    scorers.py  what retrieval needs of its models, as protocols (it never imports them)
+"""
+
+from .compare import Comparison, compare_methods
+from .corpus import Corpus, CorpusError, corpus_from_texts, read_corpus
+from .index import EmbeddingIndex, IndexFormatError, IndexMismatchError, build_index, load_index
+from .search import (
+    DEFAULT_TOP_K,
+    DEFAULT_TOP_N,
+    Hit,
+    SearchResult,
+    cosine_scores,
+    embedding_search,
+    rerank_hits,
+    rerank_search,
+    top_k_indices,
+    two_stage_search,
+)
+
+__all__ = ["Comparison", "compare_methods", "Corpus", "CorpusError", "corpus_from_texts", "read_corpus",
+           "EmbeddingIndex", "IndexFormatError", "IndexMismatchError", "build_index", "load_index",
+           "DEFAULT_TOP_K", "DEFAULT_TOP_N", "Hit", "SearchResult", "cosine_scores", "embedding_search",
+           "rerank_hits", "rerank_search", "top_k_indices", "two_stage_search"]

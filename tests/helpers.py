@@ -1,0 +1,197 @@
+"""What several test modules share: fixture locations, a writer of small random checkpoints, fake scorers
+for retrieval and the CLI, and a small assembler for the pickles inside torch checkpoints. Test modules
+import from here, never from each other or from conftest."""
+
+from __future__ import annotations
+
+import pickle
+import struct
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+FIXTURES = Path(__file__).parent / "fixtures"
+MODELS = FIXTURES / "models"
+REFERENCE = FIXTURES / "reference"
+CRANFIELD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cranfield"
+TORCH_BIN = FIXTURES / "torch_bin"  # torch.save files and what they hold
+
+
+# --------------------------------------------------------------------------------------------------
+# Small random checkpoints written by numpy alone, for loader and error tests.
+# --------------------------------------------------------------------------------------------------
+
+TINY_CONFIG = {
+    "architectures": ["BertForSequenceClassification"], "model_type": "bert", "vocab_size": 40,
+    "hidden_size": 16, "num_hidden_layers": 2, "num_attention_heads": 4, "intermediate_size": 24,
+    "max_position_embeddings": 32, "type_vocab_size": 2, "layer_norm_eps": 1e-12, "hidden_act": "gelu",
+    "position_embedding_type": "absolute", "id2label": {"0": "LABEL_0"}, "pad_token_id": 0,
+}
+TINY_VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"] + list("abcdefghijklmnopqrstuvwxyz") + \
+    ["the", "berlin", "city", "people", "live", "how", "many", "is", "##s"]
+
+
+def make_checkpoint(directory: Path, config: dict | None = None, head: bool = True, prefix: str = "bert.",
+                    rename=None, seed: int = 0) -> Path:
+    """Write config.json, vocab.txt and a seeded random model.safetensors (names as a
+    BertForSequenceClassification saves them, unless ``prefix``/``rename`` say otherwise)."""
+    import json
+
+    import numpy as np
+    from safetensors.numpy import save_file
+
+    from minilm_np.checkpoint.names import expected_shapes
+    from minilm_np.model.config import BertConfig
+
+    config = {**TINY_CONFIG, **(config or {})}
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "config.json").write_text(json.dumps(config))
+    (directory / "vocab.txt").write_text("\n".join(TINY_VOCAB) + "\n")
+    rng = np.random.default_rng(seed)
+    tensors = {}
+    for name, shape in expected_shapes(BertConfig.from_dict(config), head=head).items():
+        stored = name if name.startswith("classifier.") else prefix + name
+        if rename is not None:
+            stored = rename(stored)
+        a = rng.normal(0, 0.3, size=shape).astype(np.float32)
+        if name.endswith("LayerNorm.weight"):
+            a += 1
+        tensors[stored] = a
+    save_file(tensors, str(directory / "model.safetensors"))
+    return directory
+
+
+# --------------------------------------------------------------------------------------------------
+# Fake scorers: predictable rankings without a model.
+# --------------------------------------------------------------------------------------------------
+
+WORDS = ["berlin", "paris", "people", "live", "city", "river", "france", "germany"]
+TEXTS = [
+    "Berlin is a city in Germany.",
+    "Paris is the capital of France.",
+    "About 3.5 million people live in Berlin.",
+    "The Seine is a river in Paris.",
+    "Germany has many people.",
+    "Nothing relevant here.",
+]
+
+
+class FakeEmbedder:
+    """Bag of words over WORDS, unit length: enough to make rankings predictable."""
+
+    def __init__(self, name="fake-embedder", dim=None):
+        self.name = name
+        self.calls = []
+
+    def encode(self, texts, batch_size=32, normalize=True, progress=None):
+        self.calls.append(list(texts))
+        out = np.zeros((len(texts), len(WORDS)), dtype=np.float32)
+        for i, t in enumerate(texts):
+            tokens = t.lower().replace(".", " ").replace("?", " ").split()
+            for j, w in enumerate(WORDS):
+                out[i, j] = tokens.count(w)
+            out[i, -1] += 0.01  # no zero vector
+        if progress is not None:
+            progress(len(texts))
+        return out / np.linalg.norm(out, axis=1, keepdims=True)
+
+
+class FakeReranker:
+    """Scores by the number of query words in the passage, preferring short passages."""
+
+    name = "fake-reranker"
+
+    def __init__(self):
+        self.seen = []
+
+    def predict(self, pairs, batch_size=32, activation=None, progress=None):
+        self.seen.extend(pairs)
+        scores = []
+        for q, p in pairs:
+            qw = set(q.lower().replace("?", "").split())
+            pw = p.lower().replace(".", "").split()
+            scores.append(sum(w in qw for w in pw) - len(p) / 1000)
+        if progress is not None:
+            progress(len(pairs))
+        return np.array(scores, dtype=np.float32)
+
+
+# --------------------------------------------------------------------------------------------------
+# torch checkpoints: what the fixtures hold, and pickles torch would not write.
+# --------------------------------------------------------------------------------------------------
+
+def expected() -> tuple[dict[str, np.ndarray], set[str]]:
+    with np.load(TORCH_BIN / "expected.npz") as z:
+        arrays = {k: z[k] for k in z.files}
+    bf16 = set(arrays.pop("__bf16__").tolist())
+    return arrays, bf16
+
+
+def assert_bitwise_equal(got: dict[str, np.ndarray], want: dict[str, np.ndarray], bf16: set[str]):
+    assert list(got) == list(want)  # names as stored, in stored order
+    for name, a in got.items():
+        w = want[name]
+        assert a.shape == w.shape, name
+        assert a.dtype.str == w.dtype.str, name
+        assert a.tobytes() == w.tobytes(), name
+        assert bool(a.dtype.metadata and a.dtype.metadata.get("bfloat16")) == (name in bf16), name
+
+
+# --------------------------------------------------------------------------------------------------
+# A small assembler for the pickles torch writes (protocol 2), to build files torch would not.
+# --------------------------------------------------------------------------------------------------
+
+def op_global(module: str, name: str) -> bytes:
+    return b"c" + f"{module}\n{name}\n".encode()
+
+
+def op_str(s: str) -> bytes:
+    b = s.encode()
+    return b"X" + struct.pack("<I", len(b)) + b
+
+
+def op_int(n: int) -> bytes:
+    return b"J" + struct.pack("<i", n)
+
+
+def op_tuple(items: list[bytes]) -> bytes:
+    return b"(" + b"".join(items) + b"t"
+
+
+def op_storage(stype: str, key: str, numel: int, global_=None) -> bytes:
+    """A persistent id ('storage', torch.<stype>, key, 'cpu', numel), as torch's zip layout writes it."""
+    return op_tuple([op_str("storage"), global_ or op_global("torch", stype), op_str(key), op_str("cpu"),
+                     op_int(numel)]) + b"Q"
+
+
+def op_tensor(stype: str, key: str, numel: int, offset: int, size, stride) -> bytes:
+    """_rebuild_tensor_v2(storage, offset, size, stride, False, OrderedDict())."""
+    args = [op_storage(stype, key, numel), op_int(offset), op_tuple([op_int(n) for n in size]),
+            op_tuple([op_int(n) for n in stride]), b"\x89", op_global("collections", "OrderedDict") + b")R"]
+    return op_global("torch._utils", "_rebuild_tensor_v2") + op_tuple(args) + b"R"
+
+
+def state_dict_pickle(entries: dict[str, bytes]) -> bytes:
+    body = b"".join(op_str(name) + value + b"s" for name, value in entries.items())
+    return b"\x80\x02}" + body + b"."
+
+
+def write_torch_zip(path: Path, data_pkl: bytes, storages: dict[str, bytes] | None = None,
+                    byteorder: str | None = None, prefix: str = "archive") -> Path:
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr(f"{prefix}/data.pkl", data_pkl)
+        if byteorder:
+            z.writestr(f"{prefix}/byteorder", byteorder)
+        for key, data in (storages or {}).items():
+            z.writestr(f"{prefix}/data/{key}", data)
+        z.writestr(f"{prefix}/version", "3\n")
+    return path
+
+
+def legacy_bytes(payload: bytes) -> bytes:
+    """The legacy layout's three header pickles, then ``payload`` where the object pickle goes."""
+    header = pickle.dumps(0x1950A86A20F9469CFC6C, protocol=2) + pickle.dumps(1001, protocol=2)
+    header += pickle.dumps({"protocol_version": 1001, "little_endian": True,
+                            "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2)
+    return header + payload
