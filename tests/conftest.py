@@ -28,6 +28,26 @@ def cranfield_dir() -> Path:
     return CRANFIELD
 
 
+@pytest.fixture(scope="session")
+def tiny_embedder():
+    """tests/fixtures/models/tiny-embedder, loaded once (the framework integration tests share it)."""
+    from minilm_np import Embedder
+    return Embedder.from_pretrained(MODELS / "tiny-embedder")
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder():
+    """tests/fixtures/models/tiny-ce-1 (one label), loaded once."""
+    from minilm_np import CrossEncoder
+    return CrossEncoder.from_pretrained(MODELS / "tiny-ce-1")
+
+
+@pytest.fixture(scope="session")
+def cities() -> list[str]:
+    """Nine passages, three each about Berlin, Paris and New York (tests/fixtures/cities.txt)."""
+    return (FIXTURES / "cities.txt").read_text(encoding="utf-8").splitlines()
+
+
 # --------------------------------------------------------------------------------------------------
 # Small random checkpoints written by numpy alone, for loader and error tests.
 # --------------------------------------------------------------------------------------------------
