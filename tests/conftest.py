@@ -28,26 +28,6 @@ def cranfield_dir() -> Path:
     return CRANFIELD
 
 
-@pytest.fixture(scope="session")
-def tiny_embedder():
-    """tests/fixtures/models/tiny-embedder, loaded once (the framework integration tests share it)."""
-    from minilm_np import Embedder
-    return Embedder.from_pretrained(MODELS / "tiny-embedder")
-
-
-@pytest.fixture(scope="session")
-def tiny_cross_encoder():
-    """tests/fixtures/models/tiny-ce-1 (one label), loaded once."""
-    from minilm_np import CrossEncoder
-    return CrossEncoder.from_pretrained(MODELS / "tiny-ce-1")
-
-
-@pytest.fixture(scope="session")
-def cities() -> list[str]:
-    """Nine passages, three each about Berlin, Paris and New York (tests/fixtures/cities.txt)."""
-    return (FIXTURES / "cities.txt").read_text(encoding="utf-8").splitlines()
-
-
 # --------------------------------------------------------------------------------------------------
 # Small random checkpoints written by numpy alone, for loader and error tests.
 # --------------------------------------------------------------------------------------------------
@@ -90,3 +70,27 @@ def make_checkpoint(directory: Path, config: dict | None = None, head: bool = Tr
         tensors[stored] = a
     save_file(tensors, str(directory / "model.safetensors"))
     return directory
+
+
+# --------------------------------------------------------------------------------------------------
+# Loaded once for the framework integration tests (tests/test_integrations_*.py).
+# --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_embedder():
+    """tests/fixtures/models/tiny-embedder."""
+    from minilm_np import Embedder
+    return Embedder.from_pretrained(Path(__file__).parent / "fixtures" / "models" / "tiny-embedder")
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder():
+    """tests/fixtures/models/tiny-ce-1 (one label)."""
+    from minilm_np import CrossEncoder
+    return CrossEncoder.from_pretrained(Path(__file__).parent / "fixtures" / "models" / "tiny-ce-1")
+
+
+@pytest.fixture(scope="session")
+def cities() -> list[str]:
+    """Nine passages, three each about Berlin, Paris and New York (tests/fixtures/cities.txt)."""
+    return (Path(__file__).parent / "fixtures" / "cities.txt").read_text(encoding="utf-8").splitlines()
