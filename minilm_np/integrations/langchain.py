@@ -71,6 +71,9 @@ class MiniLMRerank(BaseDocumentCompressor):
                            callbacks: Callbacks | None = None) -> Sequence[Document]:
         hits = self._cross_encoder.rank(query, [d.page_content for d in documents], top_k=self.top_n,
                                         batch_size=self.batch_size, activation=self.activation)
-        return [documents[h["corpus_id"]].model_copy(
-                    update={"metadata": {**documents[h["corpus_id"]].metadata, "relevance_score": h["score"]}})
-                for h in hits]
+        ranked = []
+        for hit in hits:
+            document = documents[hit["corpus_id"]]
+            metadata = {**document.metadata, "relevance_score": hit["score"]}
+            ranked.append(document.model_copy(update={"metadata": metadata}))
+        return ranked
