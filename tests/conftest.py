@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from helpers import CRANFIELD
+from helpers import CRANFIELD, MODELS
+
 
 @pytest.fixture(scope="session")
 def minilm_dir() -> Path:
@@ -22,3 +23,27 @@ def cranfield_dir() -> Path:
     if not (CRANFIELD / "cran.all.1400").is_file():
         pytest.skip(f"the Cranfield collection is not at {CRANFIELD} (../shared/data/cranfield)")
     return CRANFIELD
+
+
+# --------------------------------------------------------------------------------------------------
+# Loaded once for the framework integration tests (tests/test_integrations_*.py).
+# --------------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="session")
+def tiny_embedder():
+    """tests/fixtures/models/tiny-embedder."""
+    from minilm_np import Embedder
+    return Embedder.from_pretrained(MODELS / "tiny-embedder")
+
+
+@pytest.fixture(scope="session")
+def tiny_cross_encoder():
+    """tests/fixtures/models/tiny-ce-1 (one label)."""
+    from minilm_np import CrossEncoder
+    return CrossEncoder.from_pretrained(MODELS / "tiny-ce-1")
+
+
+@pytest.fixture(scope="session")
+def cities() -> list[str]:
+    """Nine passages, three each about Berlin, Paris and New York (tests/fixtures/cities.txt)."""
+    return (Path(__file__).parent / "fixtures" / "cities.txt").read_text(encoding="utf-8").splitlines()

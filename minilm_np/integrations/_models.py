@@ -1,0 +1,22 @@
+"""The ``model`` argument every adapter takes: a size ("L-6"), a Hub id, a directory, an already-loaded
+model, or None for the library's default."""
+
+from __future__ import annotations
+
+from minilm_np import CrossEncoder, Embedder
+
+
+def load(cls: type[CrossEncoder] | type[Embedder], model, threads: int | None):
+    """``model`` as a loaded ``cls``: loaded here from a name or directory, or returned as given."""
+    if isinstance(model, cls):
+        if threads is not None:
+            raise ValueError(f"threads={threads} has no effect on {model.name}, which is already loaded; "
+                             f"pass threads to {cls.__name__}.from_pretrained instead")
+        return model
+    if isinstance(model, (CrossEncoder, Embedder)):
+        raise TypeError(f"model must be a name, a directory or a loaded {cls.__name__}; got "
+                        f"{type(model).__name__} {model.name}")
+    if model is None:
+        return cls.from_pretrained(threads=threads)
+    return cls.from_pretrained(model, threads=threads)
+
