@@ -1,6 +1,10 @@
 """Length-sorted batching: similar lengths share a batch; results come back in the caller's order.
 Sorting is stable, so equal lengths keep their input order and runs are repeatable. With several
-workers, batches run concurrently (see threads.py)."""
+workers, batches run concurrently (see threads.py).
+
+A batch holds at most ``batch_size`` sequences and at most ``max_tokens`` tokens (one sequence longer than
+that still runs alone), so the memory a batch needs is bounded by the token budget whatever the texts'
+lengths: the largest arrays of the packed forward are [N, F] and [N, 3D] float32, N <= max_tokens."""
 
 from __future__ import annotations
 
@@ -12,16 +16,21 @@ import numpy as np
 from .threads import BLAS
 
 
+# TEI's default --max-batch-tokens; 32 sequences of 512 tokens, the most a default batch ever held.
+MAX_BATCH_TOKENS = 16384
+
+
 def run_sorted(sequences: Sequence, forward: Callable[[list], np.ndarray], *, batch_size: int,
                out_shape: tuple[int, ...], progress: Callable[[int], None] | None = None,
-               workers: int = 1) -> np.ndarray:
+               workers: int = 1, max_tokens: int = MAX_BATCH_TOKENS) -> np.ndarray:
     """``forward(batch)`` -> [b, *out_shape] for each length-sorted batch of ``sequences`` (each with
     ``.ids``); returns [n, *out_shape] float32, rows in input order. ``progress(b)`` after each batch."""
     out = np.empty((len(sequences), *out_shape), dtype=np.float32)
     order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i].ids))  # longest first
     if workers > 1:  # enough batches to keep every worker busy
         batch_size = max(1, min(batch_size, -(-len(order) // workers)))
-    batches = [order[start:start + batch_size] for start in range(0, len(order), batch_size)]
+    batches = token_budget_batches([len(sequences[i].ids) for i in order], batch_size, max_tokens)
+    batches = [[order[j] for j in batch] for batch in batches]
 
     def run(idx: list[int]) -> np.ndarray:
         return forward([sequences[i] for i in idx])
@@ -41,3 +50,17 @@ def run_sorted(sequences: Sequence, forward: Callable[[list], np.ndarray], *, ba
                 if progress is not None:
                     progress(len(idx))
     return out
+
+
+def token_budget_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[list[int]]:
+    """Consecutive positions of ``lengths`` cut into batches of at most ``batch_size`` items and
+    ``max_tokens`` tokens; an item longer than the budget makes a batch of its own."""
+    batches: list[list[int]] = []
+    tokens = 0
+    for i, n in enumerate(lengths):
+        if not batches or len(batches[-1]) == batch_size or tokens + n > max_tokens:
+            batches.append([])
+            tokens = 0
+        batches[-1].append(i)
+        tokens += n
+    return batches
