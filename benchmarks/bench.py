@@ -579,8 +579,8 @@ def source_state() -> dict:
     """Which minilm_np was measured: its last commit, files changed since, and a sha256 of its sources.
     The engine is edited while benchmarks run; timings use the code imported at the start."""
     h = hashlib.sha256()
-    for path in sorted((ROOT / "minilm_np").glob("*.py")):
-        h.update(path.name.encode() + b"\0" + path.read_bytes())
+    for path in sorted((ROOT / "minilm_np").rglob("*.py")):
+        h.update(path.relative_to(ROOT).as_posix().encode() + b"\0" + path.read_bytes())
     return {"commit": _run(["git", "-C", str(ROOT), "log", "-1", "--format=%h %cI", "--", "minilm_np"]).strip(),
             "uncommitted": [line[3:] for line in _run(["git", "-C", str(ROOT), "status", "--porcelain", "--",
                                                        "minilm_np"]).splitlines()],
@@ -600,7 +600,6 @@ def _run(cmd: list[str]) -> str:
 
 def print_tables(results: dict) -> None:
     gemm = results["gemm"]
-    peak = gemm["numpy"]["best_gflops"]
     print(f"\nfloat32 matmul {gemm['shape']}, GFLOP/s best (median) of {gemm['repeats']}: "
           + ", ".join(f"{lib} {gemm[lib]['best_gflops']:.1f} ({gemm[lib]['median_gflops']:.1f})"
                       for lib in ("numpy", "torch", "onnxruntime"))
@@ -703,6 +702,9 @@ def parse_args(argv=None):
     p.add_argument("--no-memory", action="store_true", help="skip the per-engine memory subprocesses")
     p.add_argument("--quick", action="store_true", help="smoke run: 64/32 pairs, 64/32 texts, 1 round, 2 start-ups")
     p.add_argument("--json", type=Path, help="write every result to this file")
+    p.add_argument("--isa", choices=("native", "avx2"), default="native",
+                   help="avx2: hold numpy's OpenBLAS and torch to their AVX2 kernels on an AVX-512 machine "
+                        "(sets %s for the whole run; ONNX Runtime cannot be held)" % ", ".join(AVX2_ENV))
     p.add_argument("--probe", nargs=2, metavar=("KIND", "ENGINE"), help=argparse.SUPPRESS)  # memory subprocess
     args = p.parse_args(argv)
     if args.quick:
@@ -710,8 +712,47 @@ def parse_args(argv=None):
     return args
 
 
+# How each engine is held to AVX2 (they must be set before the libraries load, so --isa re-executes).
+AVX2_ENV = {"OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+
+
+def hold_isa(isa: str) -> None:
+    """For --isa avx2, re-execute this script once with the AVX2 variables set. Native leaves the
+    environment as the caller gave it (run it under ``env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE``)."""
+    if isa != "avx2" or all(os.environ.get(k) == v for k, v in AVX2_ENV.items()):
+        return
+    os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AVX2_ENV})
+
+
+def isa_report() -> dict:
+    """The CPU's widest vector ISA and the kernel each engine runs with."""
+    cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
+    flags = next((line for line in cpuinfo.splitlines() if line.startswith("flags")), "")
+    import threadpoolctl
+    report = {"cpu_has_avx512f": " avx512f" in flags, "cpu_has_avx2": " avx2" in flags,
+              "numpy_openblas_kernel": [p.get("architecture") for p in threadpoolctl.threadpool_info()
+                                        if p.get("internal_api") == "openblas"]}
+    try:
+        import torch
+        report["torch_cpu_capability"] = torch.backends.cpu.get_cpu_capability()
+    except ImportError:
+        pass
+    report["onnxruntime"] = "picks its kernels from the CPU; not held by --isa"
+    # The physical limit: cores x FMA units x float32 lanes x 2 FLOPs x clock. Two FMA units per core is
+    # an assumption (true of the server cores this ran on; some parts have one); the clock is the
+    # current one /proc/cpuinfo reports, which turbo can exceed.
+    mhz = [float(line.split(":")[1]) for line in cpuinfo.splitlines() if line.startswith("cpu MHz")]
+    lanes = 16 if report["cpu_has_avx512f"] and not os.environ.get("OPENBLAS_CORETYPE") == "Haswell" else 8
+    if mhz:
+        report["fma_peak_gflops_estimate"] = round(len(os.sched_getaffinity(0)) * 2 * lanes * 2 * max(mhz) / 1e3, 1)
+    return report
+
+
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if not args.probe:
+        hold_isa(args.isa)
     from threadpoolctl import threadpool_limits
     threadpool_limits(limits=args.threads, user_api="blas")
     model_dir = args.model.resolve() if args.model else ensure_stand_in(OUT_DIR)
@@ -723,7 +764,9 @@ def main(argv=None) -> None:
 
     ensure_onnx(model_dir, onnx_path)
     source = source_state()  # before the engines import minilm_np
-    results: dict = {"args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
+    isa = isa_report()
+    print("ISA: " + ", ".join(f"{k} {v}" for k, v in isa.items()), flush=True)
+    results: dict = {"isa": isa, "args": {k: (str(v) if isinstance(v, Path) else v) for k, v in vars(args).items()},
                      "model": str(model_dir), "onnx": str(onnx_path), "minilm_np_source": source,
                      "loadavg_start": os.getloadavg()}
     if results["loadavg_start"][0] > 0.5:
@@ -733,7 +776,7 @@ def main(argv=None) -> None:
     ce_tok = hf_tokenizer(model_dir, CE_MAX_LENGTH)
     counts = {wl: token_counts(ce_tok, items) for wl, items in pairs.items()}
     if not args.no_embedder:
-        from minilm_np.tokenize import max_length as embed_max_length  # sentence_bert_config's 256
+        from minilm_np.text.tokenize import max_length as embed_max_length  # sentence_bert_config's 256
         emb_tok = hf_tokenizer(embedder_dir(), embed_max_length(embedder_dir(), 512))
         counts |= {wl: token_counts(emb_tok, items) for wl, items in texts.items()}
     items_of = pairs | texts

