@@ -58,7 +58,7 @@ def test_concatenated_pooling_and_no_normalize(tmp_path):
       {"path": "2_Dense", "type": "sentence_transformers.models.Dense"}], None, "Dense"),
     ([{"path": "", "type": "sentence_transformers.models.Transformer"},
       {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}],
-     {"pooling_mode_weightedmean_tokens": True}, "weightedmean"),
+     {"pooling_mode": "attention"}, "pooling mode attention is not supported"),
     ([{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}], None, "no sentence_transformers"),
 ])
 def test_unsupported_pipelines_are_refused_by_name(tmp_path, modules, pooling, words):
