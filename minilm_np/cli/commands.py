@@ -36,11 +36,19 @@ def models_command(args) -> int:
         print_json(rows)
         return 0
     table = [["size", "hub id", "layers", "hidden", "parameters", "TREC DL19 nDCG@10", "MS MARCO dev MRR@10"]]
-    for m in rows:
+    for m in (r for r in rows if r["size"] is not None):
         table.append([m["size"], m["hub_id"], str(m["layers"]), str(m["hidden"]), f"{m['parameters'] / 1e6:.1f}M",
                       f"{m['trec_dl19_ndcg10']:.2f}", f"{m['msmarco_dev_mrr10']:.2f}"])
     print_table(table, right={2, 3, 4, 5, 6})
     print("Quality figures: the model cards' published TREC DL 2019 and MS MARCO dev results.")
+    print("\nOther checkpoints known to load and score correctly (pooling, prompts and max length are read "
+          "from each model's own files):")
+    table = [["hub id", "architecture", "layers", "hidden", "pooling / head", "max length", "prompts"]]
+    for m in rows:
+        if m["size"] is None:
+            table.append([m["hub_id"], m["architecture"], str(m["layers"]), str(m["hidden"]),
+                          m["pooling"] or m["head"], str(m["max_length"]), clip(m["prompts"], 40)])
+    print_table(table, right={2, 3, 5})
     return 0
 
 
