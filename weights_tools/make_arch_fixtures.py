@@ -5,9 +5,10 @@ and reference outputs computed by transformers and sentence-transformers.
     python -m weights_tools make-arch-fixtures [--same-shape]
 
 Writes, deterministically for a given seed and tool versions, under tests/fixtures/archs/:
-  tokenizers/      byte-level BPE (RoBERTa) and Unigram (XLM-R) tokenizer.json, trained here with `tokenizers`
-                   on text this repository ships (the fixture inputs and tests/fixtures/cities.txt); WordPiece
-                   models use make_fixtures' tiny vocabulary
+  tokenizers/      byte-level BPE (RoBERTa) and Unigram (XLM-R) tokenizer.json, trained with `tokenizers` on
+                   text this repository ships (the fixture inputs and tests/fixtures/cities.txt) and reused
+                   once there (--retrain-tokenizers trains them again); WordPiece models use make_fixtures'
+                   tiny vocabulary
   models/<name>/   transformers save_pretrained + the tokenizer as transformers saves it (+ sentence-transformers
                    files for embedders)
   pipelines/<v>/   sentence-transformers 6 files only (modules.json, 1_Pooling, 2_Dense, ...), saved over the
@@ -143,6 +144,21 @@ def train_unigram():
     tok.add_special_tokens(["<mask>"])
     tok.post_processor = processors.TemplateProcessing(
         single="<s> $A </s>", pair="<s> $A </s> </s> $B </s>", special_tokens=[("<s>", 0), ("</s>", 2)])
+    return tok
+
+
+def trained_tokenizer(out: Path, kind: str, retrain: bool):
+    """tokenizers/<kind>.json when it is there, else trained and saved there. `tokenizers`' Unigram trainer
+    is not deterministic from run to run (the order of equal-scored pieces changes), so the trained files
+    are committed and reused: every other fixture then comes out byte for byte the same."""
+    from tokenizers import Tokenizer
+
+    path = out / "tokenizers" / f"{kind}.json"
+    if path.is_file() and not retrain:
+        return Tokenizer.from_file(str(path))
+    tok = train_bpe() if kind == "bpe" else train_unigram()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tok.save(str(path))
     return tok
 
 
@@ -483,6 +499,8 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="directory to (re)write")
     parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--retrain-tokenizers", action="store_true",
+                        help="train the BPE and Unigram tokenizers again instead of reusing tokenizers/*.json")
     parser.add_argument("--same-shape", action="store_true", help="also check same-shaped random checkpoints of "
                                                                   "the README's table (minutes)")
     args = parser.parse_args(argv)
@@ -498,10 +516,8 @@ def main(argv: list[str] | None = None) -> int:
     ref_dir.mkdir(parents=True, exist_ok=True)
     gt_dir = gt_model_dir()
     real_vocab = (gt_dir / "vocab.txt").read_text(encoding="utf-8").splitlines()
-    tokenizers = {"wordpiece": build_tokenizer(tiny_vocab(real_vocab)), "bpe": train_bpe(), "unigram": train_unigram()}
-    (out / "tokenizers").mkdir(parents=True, exist_ok=True)
-    for kind in ("bpe", "unigram"):
-        tokenizers[kind].save(str(out / "tokenizers" / f"{kind}.json"))
+    tokenizers = {"wordpiece": build_tokenizer(tiny_vocab(real_vocab)),
+                  **{kind: trained_tokenizer(out, kind, args.retrain_tokenizers) for kind in ("bpe", "unigram")}}
 
     write_json(ref_dir / "inputs.json", {"pairs": [list(p) for p in PAIRS], "texts": TEXTS, "prompts": PROMPTS,
                                          "free_prompt": FREE_PROMPT})
