@@ -98,16 +98,18 @@ FAMILY_HEAD = "classifier(tanh(pooler(h[CLS]))), 1 label"
 
 
 def models() -> list[dict]:
-    """The family table, one dict per model (size, hub_id, architecture, kind, layers, hidden, heads,
-    intermediate, parameters, pooling, prompts, max_length, head, trec_dl19_ndcg10, msmarco_dev_mrr10), then
-    the other checkpoints known to load and score correctly, with the same keys (None where a key does not
-    apply)."""
-    family = [{**asdict(m), "architecture": "BertForSequenceClassification", "kind": "cross-encoder",
-               "parameters": m.parameters, "pooling": None, "prompts": "none", "max_length": 512,
-               "head": FAMILY_HEAD} for m in FAMILY]
-    keys = list(family[0])
-    others = [{**dict.fromkeys(keys), **asdict(k), "kind": k.kind} for k in KNOWN]
-    return family + others
+    """The family table: one dict per model (size, hub_id, architecture, kind, layers, hidden, heads,
+    intermediate, parameters, pooling, prompts, max_length, head, trec_dl19_ndcg10, msmarco_dev_mrr10)."""
+    return [{**asdict(m), "architecture": "BertForSequenceClassification", "kind": "cross-encoder",
+             "parameters": m.parameters, "pooling": None, "prompts": "none", "max_length": 512,
+             "head": FAMILY_HEAD} for m in FAMILY]
+
+
+def known_checkpoints() -> list[dict]:
+    """The other checkpoints known to load and score correctly, with the family table's keys (None where
+    one does not apply)."""
+    keys = list(models()[0])
+    return [{**dict.fromkeys(keys), **asdict(k), "kind": k.kind} for k in KNOWN]
 
 
 def hub_id_for(name: str) -> str:
