@@ -9,7 +9,8 @@ from .checkpoint.family import models
 from .cross_encoder import CrossEncoder
 from .embedder import Embedder
 from .errors import ConfigError, HubError, ModelLoadError, ModelNotFoundError, TokenizerError, WeightsError
+from .model.heads import quantize_embeddings
 
-__all__ = ["CrossEncoder", "Embedder", "models", "ConfigError", "HubError", "ModelLoadError",
+__all__ = ["CrossEncoder", "Embedder", "models", "quantize_embeddings", "ConfigError", "HubError", "ModelLoadError",
            "ModelNotFoundError", "TokenizerError", "WeightsError"]
 __version__ = "0.1.0"

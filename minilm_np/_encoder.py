@@ -20,7 +20,7 @@ Progress = Callable[[int], None] | None
 
 
 class Encoder:
-    """A BERT body ready to run. Subclasses add what goes on top (a classifier head, pooling)."""
+    """A BERT-family body ready to run. Subclasses add what goes on top (a classifier head, pooling)."""
 
     def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, name: str, threads: int | None = None):
         self.checkpoint = checkpoint
@@ -56,4 +56,4 @@ def locate(name_or_path: str | os.PathLike, *, revision: str | None, cache_dir: 
 def load(model_dir: Path, head: bool) -> tuple[Checkpoint, Tokenizer]:
     """The checkpoint and its tokenizer from one directory."""
     checkpoint = load_checkpoint(model_dir, head=head)
-    return checkpoint, Tokenizer.from_dir(model_dir, checkpoint.config.max_position_embeddings)
+    return checkpoint, Tokenizer.from_dir(model_dir, checkpoint.config.max_tokens)

@@ -1,5 +1,5 @@
-"""CrossEncoder: score (query, passage) pairs with a BERT sequence classifier, as sentence-transformers'
-CrossEncoder does, in NumPy."""
+"""CrossEncoder: score (query, passage) pairs with a BERT-family sequence classifier (BERT, RoBERTa, XLM-R,
+ELECTRA, DistilBERT), as sentence-transformers' CrossEncoder does, in NumPy."""
 
 from __future__ import annotations
 
@@ -44,27 +44,39 @@ class CrossEncoder(Encoder):
     def num_labels(self) -> int:
         return self.config.num_labels
 
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """Label names by id: config.json's id2label (e.g. an NLI model's "contradiction", "entailment",
+        "neutral"), else LABEL_0, LABEL_1, ... as transformers names them."""
+        return self.config.id2label or tuple(f"LABEL_{i}" for i in range(self.num_labels))
+
     def predict(self, pairs, batch_size: int = 32, activation: str | None = None,
-                progress: Progress = None) -> np.ndarray:
+                progress: Progress = None, return_labels: bool = False):
         """Scores for (query, passage) pairs: float32 [n] for one label, [n, L] otherwise.
 
         ``activation``: None for raw logits, "sigmoid" (e.g. MS MARCO scores -> 0..1) or "softmax" over
-        labels. One pair given alone, ("query", "passage"), returns one score. ``progress``, if given, is
-        called with the number of pairs in each finished batch.
+        labels (the natural choice for a 3-label NLI model). ``return_labels``: the name of each pair's
+        highest-scoring label instead (a list of str; a model with several labels only). One pair given
+        alone, ("query", "passage"), returns one score (or one name). ``progress``, if given, is called
+        with the number of pairs in each finished batch.
         """
         if is_single_pair(pairs):
-            return self.predict([pairs], batch_size, activation)[0]
+            return self.predict([pairs], batch_size, activation, return_labels=return_labels)[0]
         pairs = check_pairs(pairs)
         check_positive_int(batch_size, "batch_size")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if return_labels and self.num_labels == 1:
+            raise ValueError(f"return_labels needs a model with several labels; {self.name} has one")
         logits = self._run(self.tokenizer.encode_pairs(pairs), self._logits, width=self.num_labels,
                            batch_size=batch_size, progress=progress)  # [n, L]
+        if return_labels:
+            return [self.labels[i] for i in np.argmax(logits, axis=1)]
         scores = _activate(logits, activation)
         return scores[:, 0] if self.num_labels == 1 else scores
 
     def _logits(self, states: np.ndarray, batch: PackedBatch) -> np.ndarray:
-        """The classifier on each sequence's [CLS] state.  [N, D] -> [B, L]"""
+        """The classifier head on each sequence's first state ([CLS] / <s>).  [N, D] -> [B, L]"""
         return classify(states[batch.starts], self.head)
 
     def rank(self, query: str, documents, top_k: int | None = None, batch_size: int = 32,
@@ -93,7 +105,7 @@ class CrossEncoder(Encoder):
 
     def __repr__(self) -> str:
         c = self.config
-        return (f"CrossEncoder({self.name!r}, layers={c.num_hidden_layers}, hidden={c.hidden_size}, "
+        return (f"CrossEncoder({self.name!r}, {c.model_type}, layers={c.num_hidden_layers}, hidden={c.hidden_size}, "
                 f"labels={c.num_labels}, max_length={self.max_length})")
 
 

@@ -1,5 +1,6 @@
 """Embedder: sentence embeddings as sentence-transformers' SentenceTransformer.encode computes them,
-following the model directory's modules.json (Transformer -> Pooling -> optional Normalize)."""
+following the model directory's files (modules.json: Transformer -> Pooling -> Dense / Normalize;
+config_sentence_transformers.json: prompts)."""
 
 from __future__ import annotations
 
@@ -11,7 +12,8 @@ from ._encoder import Encoder, Progress, load, locate
 from .checkpoint.family import DEFAULT_EMBEDDER
 from .checkpoint.load import Checkpoint
 from .checkpoint.pipeline import Pipeline, read_pipeline
-from .model.heads import l2_normalize, pool
+from .errors import ConfigError
+from .model.heads import PRECISIONS, l2_normalize, pool, quantize_embeddings
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
 from .validate import check_positive_int, check_texts
@@ -21,46 +23,129 @@ class Embedder(Encoder):
     """Sentence embeddings: ``encode(texts)`` -> float32 [n, dim]."""
 
     def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, pipeline: Pipeline, name: str,
-                 threads: int | None = None):
+                 threads: int | None = None, truncate_dim: int | None = None):
         super().__init__(checkpoint, tokenizer, name, threads)
+        width = self.config.hidden_size
+        if pipeline.embedding_dimension not in (None, width):
+            raise ConfigError(f"{name}: the Pooling config's embedding_dimension {pipeline.embedding_dimension} "
+                              f"is not the model's hidden_size {width}")
+        width *= len(pipeline.pooling)
+        for d in pipeline.dense:
+            if d.weight.shape[1] != width:
+                raise ConfigError(f"{name}: a Dense module takes {d.weight.shape[1]} inputs, the pipeline gives {width}")
+            width = d.out_features
         self.pipeline = pipeline
+        self.full_dim = width  # what the pipeline's last module gives
+        self.truncate_dim = self._check_truncate_dim(truncate_dim)
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_EMBEDDER, *, revision: str | None = None,
                         cache_dir: str | None = None, local_files_only: bool | None = None,
-                        threads: int | None = None) -> "Embedder":
-        """A sentence-transformers directory (or a bare BertModel directory: mean pooling), or a Hub id.
+                        threads: int | None = None, truncate_dim: int | None = None) -> "Embedder":
+        """A sentence-transformers directory (or a bare model directory: mean pooling), or a Hub id.
 
         ``threads``: cores to use (default: all this process may use; 1 runs batches one at a time).
+        ``truncate_dim``: keep the first dimensions of every embedding (Matryoshka models), as
+        sentence-transformers' ``truncate_dim``.
         """
         path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         pipeline = read_pipeline(path)
         checkpoint, tokenizer = load(pipeline.transformer_dir, head=False)
-        return cls(checkpoint, tokenizer, pipeline, name, threads)
+        return cls(checkpoint, tokenizer, pipeline, name, threads, truncate_dim)
 
     @property
     def dim(self) -> int:
-        return self.config.hidden_size * len(self.pipeline.pooling)
+        """Width of the vectors ``encode`` returns (after ``truncate_dim``)."""
+        return self.truncate_dim or self.full_dim
 
-    def encode(self, texts, batch_size: int = 32, normalize: bool = True, progress: Progress = None) -> np.ndarray:
+    @property
+    def prompts(self) -> dict[str, str]:
+        """The model's prompts by name (sentence-transformers' ``prompts``; "query" and "document" are
+        always there, empty unless the model sets them)."""
+        return dict(self.pipeline.prompts)
+
+    def encode(self, texts, batch_size: int = 32, normalize: bool = True, progress: Progress = None, *,
+               prompt_name: str | None = None, prompt: str | None = None, truncate_dim: int | None = None,
+               precision: str = "float32") -> np.ndarray:
         """float32 [n, dim] embeddings; a single str gives [dim].
 
         ``normalize``: scale to unit length (sentence-transformers' ``normalize_embeddings``). A model
-        whose modules.json ends in Normalize is normalised either way, as sentence-transformers does.
+        whose modules.json has Normalize is normalised there either way, as sentence-transformers does.
+        ``prompt_name``: one of ``prompts``, put before every text; ``prompt``: the text of one (wins over
+        ``prompt_name``); neither: the model's ``default_prompt_name``, if it has one.
+        ``truncate_dim``: keep the first dimensions (default: the one given at load), after the pipeline's
+        modules and before ``normalize``. ``precision``: "float32", or "int8" / "uint8" (ranges calibrated
+        on these embeddings) / "binary" / "ubinary" (signs packed 8 per byte), as sentence-transformers'
+        ``quantize_embeddings``.
         """
         if isinstance(texts, str):
-            return self.encode([texts], batch_size, normalize)[0]
+            return self.encode([texts], batch_size, normalize, progress, prompt_name=prompt_name, prompt=prompt,
+                               truncate_dim=truncate_dim, precision=precision)[0]
         texts = check_texts(texts)
         check_positive_int(batch_size, "batch_size")
-        out = self._run(self.tokenizer.encode_texts(texts), self._pooled, width=self.dim, batch_size=batch_size,
-                        progress=progress)  # [n, dim]
-        return l2_normalize(out) if normalize or self.pipeline.normalize else out
+        if precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+        dim = self._check_truncate_dim(truncate_dim) or self.dim
+        prompt = self._resolve_prompt(prompt, prompt_name)
+        skip = 0
+        if prompt:
+            texts = [prompt + t for t in texts]
+            skip = 0 if self.pipeline.include_prompt else self.tokenizer.prompt_length(prompt)
+        out = self._run(self.tokenizer.encode_texts(texts), lambda states, batch: self._embed(states, batch, skip),
+                        width=self.full_dim, batch_size=batch_size, progress=progress)  # [n, full_dim]
+        out = out[:, :dim]
+        if normalize:
+            out = l2_normalize(out)
+        if precision != "float32" and len(out):
+            out = quantize_embeddings(out, precision)
+        return out
 
-    def _pooled(self, states: np.ndarray, batch: PackedBatch) -> np.ndarray:
-        """Pooled (not normalised) embeddings, the pipeline's modes concatenated.  [N, D] -> [B, dim]"""
-        pooled = [pool(states, batch.spans, mode) for mode in self.pipeline.pooling]
-        return np.concatenate(pooled, axis=1) if len(pooled) > 1 else pooled[0]
+    def encode_query(self, texts, batch_size: int = 32, normalize: bool = True, progress: Progress = None, *,
+                     prompt_name: str | None = None, prompt: str | None = None, **kwargs) -> np.ndarray:
+        """``encode`` with the model's "query" prompt unless another is given (sentence-transformers 5+)."""
+        if prompt_name is None and prompt is None:
+            prompt_name = "query"
+        return self.encode(texts, batch_size, normalize, progress, prompt_name=prompt_name, prompt=prompt, **kwargs)
+
+    def encode_document(self, texts, batch_size: int = 32, normalize: bool = True, progress: Progress = None, *,
+                        prompt_name: str | None = None, prompt: str | None = None, **kwargs) -> np.ndarray:
+        """``encode`` with the model's first of "document", "passage", "corpus" prompts unless another is
+        given (sentence-transformers 5+; "document" is always there, so it is the one used)."""
+        if prompt_name is None and prompt is None:
+            prompt_name = next(n for n in ("document", "passage", "corpus") if n in self.pipeline.prompts)
+        return self.encode(texts, batch_size, normalize, progress, prompt_name=prompt_name, prompt=prompt, **kwargs)
+
+    def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
+        """sentence-transformers' rule: ``prompt`` wins, then ``prompt_name``, then the default prompt."""
+        if prompt is not None:
+            if not isinstance(prompt, str):
+                raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
+            return prompt
+        prompts = self.pipeline.prompts
+        if prompt_name is not None:
+            if prompt_name not in prompts:
+                raise ValueError(f"prompt name {prompt_name!r} is not one of {self.name}'s prompts "
+                                 f"({', '.join(prompts)})")
+            return prompts[prompt_name]
+        return prompts.get(self.pipeline.default_prompt_name) if self.pipeline.default_prompt_name else None
+
+    def _check_truncate_dim(self, truncate_dim: int | None) -> int | None:
+        if truncate_dim is None:
+            return None
+        check_positive_int(truncate_dim, "truncate_dim")
+        if truncate_dim > self.full_dim:
+            raise ValueError(f"truncate_dim {truncate_dim} is larger than {self.name}'s {self.full_dim} dimensions")
+        return truncate_dim
+
+    def _embed(self, states: np.ndarray, batch: PackedBatch, skip: int) -> np.ndarray:
+        """Pooled embeddings (the pipeline's modes concatenated), then its Dense and Normalize modules in
+        order.  [N, D] -> [B, full_dim]"""
+        pooled = [pool(states, batch.spans, mode, skip) for mode in self.pipeline.pooling]
+        x = np.concatenate(pooled, axis=1) if len(pooled) > 1 else pooled[0]
+        for step in self.pipeline.steps:
+            x = l2_normalize(x) if step == "normalize" else step(x)
+        return x
 
     def __repr__(self) -> str:
-        return (f"Embedder({self.name!r}, layers={self.config.num_hidden_layers}, dim={self.dim}, "
-                f"pooling={'+'.join(self.pipeline.pooling)}, max_length={self.max_length})")
+        return (f"Embedder({self.name!r}, {self.config.model_type}, layers={self.config.num_hidden_layers}, "
+                f"dim={self.dim}, pooling={self.pipeline.describe()}, max_length={self.max_length})")

@@ -16,6 +16,19 @@ MODELS = FIXTURES / "models"
 REFERENCE = FIXTURES / "reference"
 CRANFIELD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cranfield"
 TORCH_BIN = FIXTURES / "torch_bin"  # torch.save files and what they hold
+ARCHS = FIXTURES / "archs"  # RoBERTa, XLM-R, ELECTRA, DistilBERT models and pipelines (make-arch-fixtures)
+ARCH_INPUTS = ARCHS / "reference" / "inputs.json"
+
+
+def pipeline_dir(tmp_path: Path, variant: str) -> Path:
+    """archs/models/bert-embedder with the sentence-transformers files of archs/pipelines/<variant> on top:
+    the directory sentence-transformers saved that variant as."""
+    import shutil
+
+    d = tmp_path / variant
+    shutil.copytree(ARCHS / "models" / "bert-embedder", d)
+    shutil.copytree(ARCHS / "pipelines" / variant, d, dirs_exist_ok=True)
+    return d
 
 
 # --------------------------------------------------------------------------------------------------

@@ -61,6 +61,17 @@ def test_models(capsys):
     assert {"size", "hub_id", "layers", "hidden", "parameters", "trec_dl19_ndcg10", "msmarco_dev_mrr10"} <= set(rows[0])
 
 
+def test_models_shows_architecture_pooling_prompts_and_head(capsys):
+    code, out, _ = run(capsys, "models")
+    assert "BAAI/bge-reranker-base" in out and "XLMRobertaForSequenceClassification" in out
+    assert "cls + Normalize" in out and "out_proj(gelu(dense(h[CLS]))), 1 label" in out
+    rows = json.loads(run(capsys, "models", "--json")[1])
+    arctic = next(r for r in rows if r["hub_id"] == "Snowflake/snowflake-arctic-embed-xs")
+    assert (arctic["architecture"], arctic["kind"], arctic["pooling"], arctic["max_length"]) == \
+        ("BertModel", "embedder", "cls + Normalize", 512) and "Represent this sentence" in arctic["prompts"]
+    assert {r["architecture"] for r in rows if r["size"]} == {"BertForSequenceClassification"}
+
+
 def test_usage_errors_exit_2(capsys):
     assert run(capsys, "search", "q")[0] == 2  # neither --corpus nor --index
     assert run(capsys, "frobnicate")[0] == 2

@@ -51,3 +51,52 @@ def test_missing_and_broken_files(tmp_path):
     (tmp_path / "config.json").write_text("[1, 2]")
     with pytest.raises(ModelLoadError, match="JSON object"):
         read_config(tmp_path / "config.json")
+
+
+@pytest.mark.parametrize("architecture, model_type", [
+    ("BertModel", "bert"), ("BertForMaskedLM", "bert"), ("RobertaForSequenceClassification", "roberta"),
+    ("XLMRobertaModel", "xlm-roberta"), ("ElectraForSequenceClassification", "electra"),
+    ("DistilBertModel", "distilbert"),
+])
+def test_the_architecture_picks_the_body(architecture, model_type):
+    c = BertConfig.from_dict({**TINY_CONFIG, "architectures": [architecture], "model_type": model_type})
+    assert (c.model_type, c.architecture) == (model_type, architecture)
+    assert BertConfig.from_dict({**TINY_CONFIG, "architectures": [architecture], "model_type": None}).model_type \
+        == model_type  # no model_type: read from the architecture
+
+
+def test_roberta_positions_start_after_the_pad_id():
+    c = BertConfig.from_dict({**TINY_CONFIG, "architectures": ["XLMRobertaForSequenceClassification"],
+                              "model_type": "xlm-roberta", "pad_token_id": 1, "max_position_embeddings": 514,
+                              "type_vocab_size": 1, "layer_norm_eps": 1e-5})
+    assert (c.position_offset, c.max_tokens, c.layer_norm_eps, c.body.token_types) == (2, 512, 1e-5, "first")
+    bert = BertConfig.from_dict(TINY_CONFIG)
+    assert (bert.position_offset, bert.max_tokens) == (0, 32)
+
+
+def test_electra_and_distilbert_configs():
+    electra = BertConfig.from_dict({**TINY_CONFIG, "architectures": ["ElectraModel"], "model_type": "electra"})
+    assert electra.embedding_width == 128  # ElectraConfig's default when the file has no embedding_size
+    distil = {"architectures": ["DistilBertForSequenceClassification"], "model_type": "distilbert",
+              "vocab_size": 40, "dim": 16, "n_layers": 3, "n_heads": 2, "hidden_dim": 24, "activation": "gelu",
+              "max_position_embeddings": 32, "id2label": {"1": "POSITIVE", "0": "NEGATIVE"}}
+    c = BertConfig.from_dict(distil)
+    assert (c.hidden_size, c.num_hidden_layers, c.num_attention_heads, c.intermediate_size) == (16, 3, 2, 24)
+    assert (c.type_vocab_size, c.layer_norm_eps, c.id2label) == (0, 1e-12, ("NEGATIVE", "POSITIVE"))
+    with pytest.raises(ConfigError, match="hidden_act 'relu'"):
+        BertConfig.from_dict({**distil, "activation": "relu"})
+
+
+@pytest.mark.parametrize("change, words", [
+    ({"architectures": ["NomicBertModel"], "model_type": "nomic_bert"}, "architecture 'NomicBertModel'"),
+    ({"architectures": ["JinaBertForMaskedLM"], "model_type": "bert"}, "architecture 'JinaBertForMaskedLM'"),
+    ({"architectures": ["NewModel"], "model_type": "new"}, "architecture 'NewModel' .model_type 'new'. is not"),
+    ({"architectures": ["ModernBertModel"], "model_type": "modernbert"}, "architecture 'ModernBertModel'"),
+    ({"architectures": ["DebertaV2ForSequenceClassification"], "model_type": "deberta-v2"},
+     "architecture 'DebertaV2ForSequenceClassification'"),
+    ({"architectures": None, "model_type": "deberta-v2"}, "model_type 'deberta-v2' is not supported"),
+])
+def test_other_architectures_are_refused_in_one_line_naming_them(change, words):
+    with pytest.raises(ConfigError, match=words) as e:
+        BertConfig.from_dict({**TINY_CONFIG, **change})
+    assert "\n" not in str(e.value) and "not supported" in str(e.value)

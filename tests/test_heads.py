@@ -58,9 +58,63 @@ def test_concatenated_pooling_and_no_normalize(tmp_path):
       {"path": "2_Dense", "type": "sentence_transformers.models.Dense"}], None, "Dense"),
     ([{"path": "", "type": "sentence_transformers.models.Transformer"},
       {"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}],
-     {"pooling_mode_weightedmean_tokens": True}, "weightedmean"),
+     {"pooling_mode": "attention"}, "pooling mode attention is not supported"),
     ([{"path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}], None, "no sentence_transformers"),
 ])
 def test_unsupported_pipelines_are_refused_by_name(tmp_path, modules, pooling, words):
     with pytest.raises(ConfigError, match=words):
         read_pipeline(_st_dir(tmp_path, modules, pooling))
+
+
+def _masked_reference(states, spans, mode, skip):
+    """sentence-transformers' padded Pooling, written out per sequence with the prompt masked."""
+    out = []
+    for s, e in spans:
+        x = states[s:e]
+        keep = np.arange(e - s) >= skip
+        w = (np.arange(e - s) + 1) * keep
+        if mode == "cls":
+            out.append(x[skip] if keep.any() else x[0])
+        elif mode == "lasttoken":
+            out.append(x[-1] if keep.any() else np.zeros_like(x[0]))
+        elif mode == "max":
+            out.append(np.where(keep[:, None], x, -np.inf).max(0))
+        elif mode == "weightedmean":
+            out.append((x * w[:, None]).sum(0) / max(w.sum(), 1e-9))
+        else:
+            total = (x * keep[:, None]).sum(0)
+            out.append(total / (max(keep.sum(), 1e-9) if mode == "mean" else np.sqrt(max(keep.sum(), 1e-9))))
+    return np.array(out)
+
+
+@pytest.mark.parametrize("mode", ["cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken"])
+@pytest.mark.parametrize("skip", [0, 2, 4])
+def test_every_pooling_mode_with_and_without_the_prompt(states, mode, skip):
+    got = pool(states, SPANS, mode, skip)  # SPANS has a 1-token sequence: nothing left after a skip
+    np.testing.assert_allclose(got, _masked_reference(states, SPANS, mode, skip), rtol=1e-6, atol=1e-7)
+    assert got.dtype == np.float32
+
+
+def test_dense_module():
+    from minilm_np.model.heads import Dense
+    x = np.float32([[1, 2], [3, 4]])
+    w, b = np.float32([[1, 0], [0, -1], [1, 1]]), np.float32([0, 1, -3])
+    np.testing.assert_allclose(Dense(w, b, "tanh")(x), np.tanh(x @ w.T + b), rtol=1e-6)
+    np.testing.assert_allclose(Dense(w, None, "identity")(x), x @ w.T)
+
+
+def test_quantize_embeddings_formulas():
+    from minilm_np import quantize_embeddings
+    x = np.float32([[-1.0, 0.0, 0.5, 2.0, 0.1, -0.1, 0.3, 0.2, 1.0], [1.0, 0.0, -0.5, -2.0, 0.1, 0.1, 0.3, -0.2, 1.0]])
+    # each dimension's minimum -> 0, its maximum -> 255 or (float32 rounding of (max - min) / step) 254, as
+    # sentence-transformers' formula gives; a constant dimension -> 0
+    assert quantize_embeddings(x, "uint8").tolist() == [[0, 0, 254, 254, 0, 0, 0, 255, 0], [254, 0, 0, 0, 0, 255, 0, 0, 0]]
+    assert np.array_equal(quantize_embeddings(x, "int8"), (quantize_embeddings(x, "uint8").astype(int) - 128))
+    ranges = np.float32([[-2] * 9, [2] * 9])
+    assert quantize_embeddings(x[:1], "uint8", ranges=ranges)[0, :4].tolist() == [63, 127, 159, 254]
+    assert quantize_embeddings(x, "ubinary").tolist() == [[0b00111011, 0b10000000], [0b10001110, 0b10000000]]
+    assert quantize_embeddings(x, "binary").tolist() == [[0b00111011 - 128, 0], [0b10001110 - 128, 0]]
+    with pytest.raises(ValueError, match="single embedding"):
+        quantize_embeddings(x[:1], "int8")
+    with pytest.raises(ValueError, match="precision must be one of"):
+        quantize_embeddings(x, "int4")

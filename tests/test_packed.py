@@ -56,3 +56,30 @@ def test_in_place_gelu_equals_gelu_across_block_boundaries():
     rng = np.random.default_rng(0)
     x = (rng.normal(0, 4, size=(3, (1 << 16) // 3 + 1000))).astype(np.float32)
     np.testing.assert_allclose(gelu_(x.copy()), gelu(x), atol=3e-7, rtol=0)
+
+
+@pytest.mark.parametrize("name", ["roberta-nli-3", "xlmr-ce-1", "electra-ce-1", "distilbert-ce-2"])
+def test_packed_equals_reference_for_every_body(name):
+    """Including a literal <pad> inside a text: RoBERTa's positions skip it, in both paths."""
+    from helpers import ARCHS
+    ce = CrossEncoder.from_pretrained(ARCHS / "models" / name)
+    pairs = PAIRS + [("what does <pad> do?", "a <pad> <pad> in the passage")]
+    encodings = ce.tokenizer.encode_pairs(pairs)
+    b = ce.tokenizer.pad(encodings)
+    padded = reference.encode(ce.checkpoint.weights, ce.config, b.input_ids, b.attention_mask, b.token_type_ids)
+    packed = encode_packed(ce._model, PackedBatch.from_sequences(encodings))
+    real = b.attention_mask.astype(bool)
+    np.testing.assert_allclose(packed, padded[real], atol=2e-5, rtol=0)
+    expected = classify(padded[:, 0], ce.checkpoint.head)
+    np.testing.assert_allclose(ce.predict(pairs).reshape(expected.shape), expected, atol=1e-5, rtol=0)
+
+
+def test_roberta_positions_skip_pad_tokens_inside_a_text():
+    from minilm_np.model.config import BertConfig
+    from minilm_np.model.packed import position_rows
+    from helpers import TINY_CONFIG
+    cfg = BertConfig.from_dict({**TINY_CONFIG, "model_type": "roberta", "architectures": [], "pad_token_id": 1})
+    ids = np.array([0, 7, 1, 8, 2, 0, 1, 1, 2])  # two sequences; the pad id (1) inside each
+    batch = PackedBatch(ids, np.array([0, 1, 2, 3, 4, 0, 1, 2, 3]), np.zeros(9, np.int64), [(0, 5), (5, 9)])
+    assert position_rows(cfg, batch).tolist() == [2, 3, 1, 4, 5, 2, 1, 1, 3]
+    assert reference.position_ids(cfg, ids[None, :5]).tolist() == [[2, 3, 1, 4, 5]]

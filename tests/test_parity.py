@@ -14,7 +14,7 @@ import pytest
 from minilm_np import CrossEncoder, Embedder, HubError
 from minilm_np.model import reference
 
-from helpers import MODELS, REFERENCE
+from helpers import ARCH_INPUTS, ARCHS, MODELS, REFERENCE, pipeline_dir
 
 LOGIT_TOL, EMBEDDING_TOL, HIDDEN_TOL = 1e-5, 1e-6, 1e-5
 INPUTS = json.loads((REFERENCE / "tiny_inputs.json").read_text(encoding="utf-8"))
@@ -135,3 +135,128 @@ def test_published_model_card_scores():
                     "(download it once where there is internet to run this check)")
     scores = ce.predict([(BERLIN, doc) for doc in PUBLISHED])
     np.testing.assert_allclose(scores, list(PUBLISHED.values()), atol=1e-5, rtol=0)
+
+
+# --------------------------------------------------------------------------------------------------
+# The other BERT-family bodies and heads, and sentence-transformers pipelines (tests/fixtures/archs, made by
+# `python -m weights_tools make-arch-fixtures`): transformers logits and sentence-transformers embeddings.
+# --------------------------------------------------------------------------------------------------
+
+ARCH_IN = json.loads(ARCH_INPUTS.read_text(encoding="utf-8"))
+ARCH_PAIRS = [tuple(p) for p in ARCH_IN["pairs"]]
+ARCH_TEXTS = ARCH_IN["texts"]
+
+
+def arch_ref(name: str):
+    return np.load(ARCHS / "reference" / f"{name}.npz")
+
+
+def assert_close_embeddings(got: np.ndarray, want: np.ndarray, what: str) -> None:
+    """Unit vectors within EMBEDDING_TOL; vectors of other lengths within EMBEDDING_TOL times their norm
+    (float32 keeps the same relative precision at any scale)."""
+    scale = np.maximum(np.linalg.norm(want, axis=1, keepdims=True), 1.0)
+    assert got.shape == want.shape and got.dtype == np.float32, what
+    np.testing.assert_array_less(np.abs(got - want) / scale, EMBEDDING_TOL, err_msg=what)
+
+
+@pytest.mark.parametrize("name", ["roberta-nli-3", "xlmr-ce-1", "electra-ce-1", "distilbert-ce-2"])
+def test_other_bodies_and_heads_match_transformers(name):
+    ce = CrossEncoder.from_pretrained(ARCHS / "models" / name)
+    r = arch_ref(name)
+    batch = ce.tokenizer.pad(ce.tokenizer.encode_pairs(ARCH_PAIRS)).as_dict()
+    if ce.config.body.token_types != "segments":  # transformers passes no type ids to these bodies
+        batch["token_type_ids"] = np.zeros_like(batch["token_type_ids"])
+    assert_same_tokens(batch, r)
+    assert batch["attention_mask"].sum(1).max() == ce.max_length == ce.config.max_tokens  # the table's last row
+    # the plain padded path, last layer
+    states = reference.encode(ce.checkpoint.weights, ce.config, batch["input_ids"], batch["attention_mask"],
+                              batch["token_type_ids"])
+    mask = batch["attention_mask"].astype(bool)
+    t = mask.shape[1]
+    np.testing.assert_allclose(states[mask], r["last_hidden_state"][:, :t][mask], atol=HIDDEN_TOL, rtol=0)
+    scores = ce.predict(ARCH_PAIRS, batch_size=5)
+    logits = r["logits"][:, 0] if ce.num_labels == 1 else r["logits"]
+    np.testing.assert_allclose(scores, logits, atol=LOGIT_TOL, rtol=0)
+
+
+def test_multi_label_heads_keep_their_label_names():
+    nli = CrossEncoder.from_pretrained(ARCHS / "models" / "roberta-nli-3")
+    logits = arch_ref("roberta-nli-3")["logits"]
+    assert nli.labels == ("contradiction", "entailment", "neutral")
+    assert nli.predict(ARCH_PAIRS, return_labels=True) == [nli.labels[i] for i in logits.argmax(1)]
+    assert nli.predict(ARCH_PAIRS[0], return_labels=True) == nli.labels[logits[0].argmax()]
+    probs = nli.predict(ARCH_PAIRS, activation="softmax")
+    np.testing.assert_allclose(probs.sum(1), 1, rtol=1e-6)
+    assert CrossEncoder.from_pretrained(ARCHS / "models" / "distilbert-ce-2").labels == ("NEGATIVE", "POSITIVE")
+    assert CrossEncoder.from_pretrained(MODELS / "tiny-ce-3").labels == ("LABEL_0", "LABEL_1", "LABEL_2")
+
+
+EMBEDDER_CALLS = {  # reference key -> what minilm-np calls for it
+    "encode": lambda e, t: e.encode(t, normalize=False),
+    "encode_normalized": lambda e, t: e.encode(t),
+    "prompt_query": lambda e, t: e.encode(t, normalize=False, prompt_name="query"),
+    "prompt_document": lambda e, t: e.encode(t, normalize=False, prompt_name="document"),
+    "prompt_free": lambda e, t: e.encode(t, normalize=False, prompt=ARCH_IN["free_prompt"]),
+    "prompt_empty": lambda e, t: e.encode(t, normalize=False, prompt=""),
+    "encode_query": lambda e, t: e.encode_query(t, normalize=False),
+    "encode_document": lambda e, t: e.encode_document(t, normalize=False),
+}
+
+
+@pytest.mark.parametrize("name", ["bert-embedder", "roberta-embedder", "xlmr-embedder", "electra-embedder",
+                                  "distilbert-embedder", "bert-unigram-embedder"])
+def test_other_bodies_as_embedders_match_sentence_transformers(name):
+    emb = Embedder.from_pretrained(ARCHS / "models" / name, threads=1)
+    r = arch_ref(name)
+    for key, call in EMBEDDER_CALLS.items():
+        assert_close_embeddings(call(emb, ARCH_TEXTS), r[key], f"{name} {key}")
+
+
+@pytest.mark.parametrize("variant", sorted(p.name for p in (ARCHS / "pipelines").iterdir()))
+def test_every_pooling_mode_dense_normalize_and_prompt_matches_sentence_transformers(tmp_path, variant):
+    emb = Embedder.from_pretrained(pipeline_dir(tmp_path, variant), threads=1)
+    r = np.load(ARCHS / "reference" / "pipelines.npz")
+    for key, call in EMBEDDER_CALLS.items():
+        assert_close_embeddings(call(emb, ARCH_TEXTS), r[f"{variant}/{key}"], f"{variant} {key}")
+
+
+@pytest.fixture(scope="module")
+def real_outputs(minilm_dir):
+    with np.load(ARCHS / "reference" / "all_minilm_l6_v2_outputs.npz") as z:
+        return {**{k: z[k] for k in z.files}, "embedder": Embedder.from_pretrained(minilm_dir)}
+
+
+@pytest.mark.parametrize("dim", [384, 128])
+@pytest.mark.parametrize("normalize", [False, True])
+def test_real_truncated_and_quantized_embeddings_match_sentence_transformers(real_outputs, dim, normalize):
+    """truncate_dim after Normalize, then normalize_embeddings, then quantization, as sentence-transformers.
+    binary/ubinary equal bit for bit. int8/uint8: the formula equals bit for bit on sentence-transformers'
+    own floats; from ours (within 5e-7 of theirs) an element can land one bucket over only where it lies
+    within float noise of a bucket edge."""
+    from minilm_np import quantize_embeddings
+
+    texts = json.loads((REFERENCE / "all_minilm_l6_v2.json").read_text(encoding="utf-8"))["texts"]
+    emb = real_outputs["embedder"]
+    key = f"dim{dim}_{'normalized' if normalize else 'raw'}"
+    floats = emb.encode(texts, normalize=normalize, truncate_dim=dim)
+    st_floats = real_outputs[f"{key}/float32"]
+    np.testing.assert_allclose(floats, st_floats, atol=EMBEDDING_TOL, rtol=0)
+    norms = np.linalg.norm(floats, axis=1)
+    assert np.allclose(norms, 1, atol=1e-6) == (normalize or dim == 384)  # cut after Normalize: not unit
+    for precision in ("int8", "uint8", "binary", "ubinary"):
+        want = real_outputs[f"{key}/{precision}"]
+        assert np.array_equal(quantize_embeddings(st_floats, precision), want), precision
+        if precision in ("int8", "ubinary"):  # through encode; the other two as encode computes them
+            got = emb.encode(texts, normalize=normalize, truncate_dim=dim, precision=precision)
+        else:
+            got = quantize_embeddings(floats, precision)
+        assert got.dtype == want.dtype and got.shape == want.shape, precision
+        if precision.endswith("binary"):
+            assert np.array_equal(got, want), precision
+            continue
+        off = got.astype(int) - want.astype(int)
+        lo, hi = st_floats.min(0), st_floats.max(0)
+        buckets = (st_floats - lo) / np.where(hi > lo, (hi - lo) / 255, 1)
+        edge = np.abs(buckets - np.round(buckets))
+        assert np.abs(off).max() <= 1 and (edge[off != 0] < 1e-3).all(), precision
+        assert (off != 0).mean() < 0.005, precision

@@ -106,3 +106,41 @@ def test_a_non_bert_template_is_refused(tmp_path):
                                                       special_tokens=[("[SEP]", hf.token_to_id("[SEP]"))])
     with pytest.raises(TokenizerError, match="only BERT tokenizers"):
         Tokenizer(hf, 32)
+
+
+@pytest.mark.parametrize("name, template", [
+    ("roberta-nli-3", ["<s>", "A", "</s>", "</s>", "B", "</s>"]),  # byte-level BPE, RobertaProcessing
+    ("xlmr-ce-1", ["<s>", "A", "</s>", "</s>", "B", "</s>"]),  # Unigram, TemplateProcessing
+    ("electra-ce-1", ["[CLS]", "A", "[SEP]", "B", "[SEP]"]),
+])
+def test_the_pair_template_is_read_from_the_tokenizers_post_processor(name, template):
+    from helpers import ARCHS
+    tok = Tokenizer.from_dir(ARCHS / "models" / name, 64)
+    (enc,) = tok.encode_pairs([("how many", "the city")])
+    a, b = tok.pieces(["how many", "the city"])
+    want = []
+    for part in template:
+        want += a if part == "A" else b if part == "B" else [tok._tok.token_to_id(part)]
+    assert enc.ids == want
+    assert tok.pad_id == (1 if "<s>" in template else 0)
+    assert tok.template.pair_specials == len(template) - 2
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(0, 60), st.integers(0, 60), st.integers(7, 50))
+def test_roberta_truncation_equals_the_tokenizers_library(n_a, n_b, max_len):
+    from tokenizers import Tokenizer as HF
+    from helpers import ARCHS
+    path = str(ARCHS / "models" / "xlmr-ce-1" / "tokenizer.json")
+    hf = HF.from_file(path)
+    hf.no_padding()
+    hf.enable_truncation(max_len, strategy="longest_first")
+    a, b = "the city " * n_a, "people live " * n_b
+    ours = Tokenizer(HF.from_file(path), max_len)
+    assert ours.encode_pairs([(a, b)])[0].ids == hf.encode(a, b).ids
+    assert ours.encode_texts([a])[0].ids == hf.encode(a).ids
+
+
+def test_prompt_length_counts_the_first_special_token_and_the_prompt():
+    tok = Tokenizer.from_dir(MODELS / "tiny-embedder", 64)
+    assert tok.prompt_length("query: ") == 1 + len(tok.pieces(["query: "])[0])

@@ -137,3 +137,44 @@ def test_garbage_and_truncated_files_name_the_file(tmp_path):
         (d / "model.safetensors").write_bytes(blob)
         with pytest.raises(WeightsError, match="model.safetensors"):
             read_safetensors(d / "model.safetensors")
+
+
+def test_each_architecture_names_its_tensors_in_one_table():
+    from minilm_np.checkpoint.names import expected_shapes
+    assert canonical_name("roberta.encoder.layer.0.attention.self.query.weight", "xlm-roberta") == \
+        "encoder.layer.0.attention.self.query.weight"
+    assert canonical_name("distilbert.transformer.layer.1.sa_layer_norm.weight", "distilbert") == \
+        "transformer.layer.1.sa_layer_norm.weight"
+    assert canonical_name("electra.embeddings.LayerNorm.gamma", "electra") == "embeddings.LayerNorm.weight"
+    roberta = BertConfig.from_dict({**TINY_CONFIG, "architectures": ["RobertaForSequenceClassification"],
+                                    "model_type": "roberta", "pad_token_id": 1})
+    assert {"classifier.dense.weight", "classifier.out_proj.weight"} <= set(expected_shapes(roberta, head=True))
+    assert "pooler.dense.weight" not in expected_shapes(roberta, head=True)
+    electra = BertConfig.from_dict({**TINY_CONFIG, "architectures": ["ElectraModel"], "model_type": "electra",
+                                    "embedding_size": 8})
+    shapes = expected_shapes(electra, head=False)
+    assert shapes["embeddings.word_embeddings.weight"] == (40, 8) and shapes["embeddings_project.weight"] == (16, 8)
+    same = BertConfig.from_dict({**TINY_CONFIG, "model_type": "electra", "architectures": [], "embedding_size": 16})
+    assert "embeddings_project.weight" not in expected_shapes(same, head=False)
+    distil = BertConfig.from_dict({**TINY_CONFIG, "architectures": ["DistilBertForSequenceClassification"],
+                                   "model_type": "distilbert"})
+    shapes = expected_shapes(distil, head=True)
+    assert "transformer.layer.1.ffn.lin2.weight" in shapes and "pre_classifier.weight" in shapes
+    assert not any("token_type" in n for n in shapes)
+
+
+@pytest.mark.parametrize("name, stored, canonical", [
+    ("roberta-nli-3", "roberta.encoder.layer.1.output.dense.bias", "encoder.layer.1.output.dense.bias"),
+    ("electra-ce-1", "electra.embeddings_project.weight", "embeddings_project.weight"),
+    ("distilbert-ce-2", "pre_classifier.weight", "pre_classifier.weight"),
+    ("xlmr-ce-1", "classifier.out_proj.bias", "classifier.out_proj.bias"),
+])
+def test_a_missing_tensor_of_another_body_is_named(tmp_path, name, stored, canonical):
+    import shutil
+    from helpers import ARCHS
+    d = shutil.copytree(ARCHS / "models" / name, tmp_path / name)
+    t = load_file(str(d / "model.safetensors"))
+    del t[stored]
+    save_file(t, str(d / "model.safetensors"))
+    with pytest.raises(WeightsError, match=f"missing tensor.s.: {canonical}$"):
+        CrossEncoder.from_pretrained(d)

@@ -425,3 +425,18 @@ def test_debug_shows_the_traceback(tmp_path):
     (tmp_path / "m" / "pytorch_model.bin").write_bytes(b"junk")
     with pytest.raises(WeightsError, match="pytorch_model.bin"):
         main(["convert", str(tmp_path / "m"), str(tmp_path / "out"), "--debug"])
+
+
+def test_inspect_shows_architecture_pooling_prompts_and_head(capsys):
+    from helpers import ARCHS
+    code, out, _ = run(capsys, "inspect", ARCHS / "models" / "roberta-nli-3")
+    assert code == 0 and "config:      RobertaForSequenceClassification;" in out
+    assert "body:        roberta; positions from pad_token_id + 1 = 2, 64 tokens at most; token type 0" in out
+    assert "head:        classifier.dense + tanh + classifier.out_proj expected; labels contradiction, " \
+           "entailment, neutral" in out
+    assert "carry the 'roberta.' prefix" in out and "check:       ok" in out
+    code, out, _ = run(capsys, "inspect", ARCHS / "models" / "xlmr-embedder")
+    assert code == 0 and "pipeline:    mean, Normalize" in out
+    assert "prompts:     query='query: ', document='passage: '" in out
+    code, out, _ = run(capsys, "inspect", ARCHS / "models" / "distilbert-ce-2")
+    assert "pre_classifier + relu + classifier expected; labels NEGATIVE, POSITIVE" in out and "no token types" in out

@@ -18,8 +18,9 @@ import numpy as np
 
 from minilm_np.checkpoint.dtypes import dtype_name, is_floating
 from minilm_np.checkpoint.load import read_config, read_tensors, weights_file
-from minilm_np.checkpoint.names import Check, check_tensors
-from minilm_np.errors import ConfigError, ModelNotFoundError
+from minilm_np.checkpoint.names import TABLES, Check, check_tensors
+from minilm_np.checkpoint.pipeline import Pipeline, read_pipeline
+from minilm_np.errors import ConfigError, ModelLoadError, ModelNotFoundError
 from minilm_np.model.config import BertConfig
 
 CHECK_FAILED = 3
@@ -37,6 +38,8 @@ class Report:
     head_reason: str
     check: Check | None  # None without a config
     notes: list[str] = field(default_factory=list)
+    pipeline: Pipeline | None = None  # the sentence-transformers pipeline, when modules.json is there
+    pipeline_problem: str | None = None  # why it could not be read
 
     @property
     def loadable(self) -> bool:
@@ -69,8 +72,15 @@ def inspect_dir(model_dir: Path) -> Report:
         problem = str(e)
     head, reason = decide_head(architectures, tensors)
     check = check_tensors(tensors, config, head) if config else None
+    pipeline, pipeline_problem = None, None
+    if (model_dir / "modules.json").is_file() or (model_dir / "config_sentence_transformers.json").is_file():
+        try:
+            pipeline = read_pipeline(model_dir)
+        except ModelLoadError as e:
+            pipeline_problem = str(e)
+    prefix = TABLES[config.model_type].prefix if config else "bert."
     return Report(model_dir, path, tensors, config, problem, architectures, head, reason, check,
-                  _name_notes(tensors))
+                  _name_notes(tensors, prefix), pipeline, pipeline_problem)
 
 
 def decide_head(architectures: list[str], tensors: dict[str, np.ndarray]) -> tuple[bool, str]:
@@ -101,14 +111,14 @@ def _architectures(config_path: Path) -> list[str]:
     return [str(a) for a in arch] if isinstance(arch, list) else [str(arch)]
 
 
-def _name_notes(tensors: dict[str, np.ndarray]) -> list[str]:
+def _name_notes(tensors: dict[str, np.ndarray], prefix: str) -> list[str]:
     names = list(tensors)
     notes = []
-    prefixed = sum(n.startswith("bert.") for n in names)
+    prefixed = sum(n.startswith(prefix) for n in names)
     if prefixed:
-        notes.append(f"{prefixed} of {len(names)} names carry the 'bert.' prefix (BertForSequenceClassification layout)")
+        notes.append(f"{prefixed} of {len(names)} names carry the '{prefix}' prefix (*ForSequenceClassification layout)")
     else:
-        notes.append("names are bare (BertModel / sentence-transformers layout)")
+        notes.append("names are bare (base model / sentence-transformers layout)")
     legacy = sum(n.endswith(("LayerNorm.gamma", "LayerNorm.beta")) for n in names)
     if legacy:
         notes.append(f"{legacy} legacy LayerNorm.gamma/beta names (read as weight/bias)")
@@ -130,9 +140,17 @@ def format_report(r: Report) -> str:
                      f"(size {c.head_size}), intermediate {c.intermediate_size}, vocab {c.vocab_size}, "
                      f"positions {c.max_position_embeddings}, token types {c.type_vocab_size}"
                      + (f", labels {c.num_labels}" if r.head else ""))
+        lines.append(f"body:        {c.model_type}; " + _body_line(c))
     else:
         lines.append(f"config:      unreadable: {r.config_problem}")
-    lines.append(f"head:        {'pooler + classifier expected' if r.head else 'none (embedder)'} ({r.head_reason})")
+    lines.append(f"head:        {_head_line(r) if r.head else 'none (embedder)'} ({r.head_reason})")
+    if r.pipeline is not None:
+        lines.append(f"pipeline:    {r.pipeline.describe()}")
+        prompts = {k: v for k, v in r.pipeline.prompts.items() if v}
+        lines.append("prompts:     " + (", ".join(f"{k}={v!r}" for k, v in prompts.items()) or "none")
+                     + (f"; default {r.pipeline.default_prompt_name!r}" if r.pipeline.default_prompt_name else ""))
+    elif r.pipeline_problem:
+        lines.append(f"pipeline:    unreadable: {r.pipeline_problem}")
     lines += [f"names:       {note}" for note in r.notes]
     lines.append(f"tensors:     {len(r.tensors)}, {parameter_count(r.tensors):,} parameters in floating tensors")
     width = max((len(n) for n in r.tensors), default=0)
@@ -140,6 +158,26 @@ def format_report(r: Report) -> str:
         lines.append(f"  {name:<{width}}  {str(list(a.shape)):<14} {dtype_name(a)}")
     lines += _check_lines(r)
     return "\n".join(lines)
+
+
+def _body_line(c: BertConfig) -> str:
+    positions = (f"positions from pad_token_id + 1 = {c.position_offset}, {c.max_tokens} tokens at most"
+                 if c.body.positions_after_padding else f"positions from 0, {c.max_tokens} tokens at most")
+    types = {"segments": "token types read", "first": "token type 0 for every token", "none": "no token types"}
+    projection = f", embeddings {c.embedding_width} projected to {c.hidden_size}" \
+        if c.embedding_width != c.hidden_size else ""
+    return f"{positions}; {types[c.body.token_types]}; LayerNorm eps {c.layer_norm_eps:g}{projection}"
+
+
+def _head_line(r: Report) -> str:
+    """The head's layers as the table names them, and the labels."""
+    if r.config is None:
+        return "a classifier head expected"
+    table, c = TABLES[r.config.model_type], r.config
+    dense, out = table.head["dense_w"][0].removesuffix(".weight"), table.head["classifier_w"][0].removesuffix(".weight")
+    text = "pooler + classifier" if c.model_type == "bert" else f"{dense} + {c.body.head_activation} + {out}"
+    named = c.id2label and c.id2label != tuple(f"LABEL_{i}" for i in range(len(c.id2label)))
+    return f"{text} expected" + (f"; labels {', '.join(c.id2label)}" if named else "")
 
 
 def _check_lines(r: Report) -> list[str]:

@@ -610,6 +610,16 @@ def versions(seed: int) -> dict:
             "date": datetime.date.today().isoformat(), "seed": seed}
 
 
+def offline_torch(seed: int) -> None:
+    """No Hub, one torch thread, a seeded torch: what every fixture generator runs under."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+    import torch
+
+    torch.set_num_threads(1)
+    torch.manual_seed(seed)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m weights_tools make-fixtures", description=__doc__.split("\n")[0])
     parser.add_argument("--fixtures", type=Path, default=DEFAULT_FIXTURES, help="fixtures directory to (re)write")
@@ -617,12 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
 
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
-    os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    import torch
-
-    torch.set_num_threads(1)
-    torch.manual_seed(args.seed)
+    offline_torch(args.seed)
     fixtures: Path = args.fixtures
     ref_dir = fixtures / "reference"
     ref_dir.mkdir(parents=True, exist_ok=True)

@@ -1,14 +1,15 @@
-"""The only module that knows the checkpoint's tensor names: the table below, and ``arrange``, which turns
-a file's tensors into the model's arrays (``BertWeights``, ``ClassifierHead``) as float32.
+"""The only module that knows checkpoint tensor names: one table per architecture (``TABLES``), and
+``arrange``, which turns a file's tensors into the model's arrays (``BertWeights``, ``ClassifierHead``)
+as float32. The sentence-transformers Dense module's two names are here too (``DENSE``).
 
 float32 tensors stay views of the memory-mapped file, never a second copy; float16/bfloat16/float64
 ones are converted to float32 once, at load.
 
-Names are mapped in one table (``_EMBEDDINGS``, ``_LAYER``, ``_HEAD``). Checkpoints spell them three
-ways, all accepted:
-  * bare ``BertModel`` / sentence-transformers:  ``encoder.layer.0.attention.self.query.weight``
-  * ``BertForSequenceClassification``:          ``bert.encoder.layer.0...`` plus ``classifier.*``
-  * legacy TF-era LayerNorm names:               ``...LayerNorm.gamma`` / ``...LayerNorm.beta``
+Checkpoints spell the names several ways, all accepted:
+  * the bare base model / sentence-transformers:  ``encoder.layer.0.attention.self.query.weight``
+  * a ``*ForSequenceClassification``:             the body under its prefix (``bert.``, ``roberta.``,
+    ``electra.``, ``distilbert.``) plus the head's own names (``classifier.*``, ...)
+  * legacy TF-era LayerNorm names:                 ``...LayerNorm.gamma`` / ``...LayerNorm.beta``
 Linear weights keep the checkpoint's (out, in) layout; ``ops.linear`` multiplies by the transpose.
 """
 
@@ -26,21 +27,29 @@ from ..model.weights import BertWeights, LayerWeights
 from .dtypes import is_bf16, to_float32
 
 # --------------------------------------------------------------------------------------------------
-# The name table: field -> (checkpoint name, shape as a function of the config).
-# Letters: V vocab, P max positions, Y token types, D hidden, F intermediate, L labels.
+# The name tables: field -> (checkpoint name, shape as a function of the config).
+# Letters: V vocab, P max positions, Y token types, E embedding width, D hidden, F intermediate, L labels.
 # --------------------------------------------------------------------------------------------------
 
-_EMBEDDINGS = {
-    "word": ("embeddings.word_embeddings.weight", lambda c: (c.vocab_size, c.hidden_size)),  # [V, D]
-    "position": ("embeddings.position_embeddings.weight",
-                 lambda c: (c.max_position_embeddings, c.hidden_size)),  # [P, D]
-    "token_type": ("embeddings.token_type_embeddings.weight",
-                   lambda c: (c.type_vocab_size, c.hidden_size)),  # [Y, D]
-    "ln_g": ("embeddings.LayerNorm.weight", lambda c: (c.hidden_size,)),
-    "ln_b": ("embeddings.LayerNorm.bias", lambda c: (c.hidden_size,)),
+
+def _e(c):  # E: the embedding tables' width (D, except for ELECTRA)
+    return c.embedding_width
+
+
+_BERT_EMBEDDINGS = {
+    "word": ("embeddings.word_embeddings.weight", lambda c: (c.vocab_size, _e(c))),  # [V, E]
+    "position": ("embeddings.position_embeddings.weight", lambda c: (c.max_position_embeddings, _e(c))),  # [P, E]
+    "token_type": ("embeddings.token_type_embeddings.weight", lambda c: (c.type_vocab_size, _e(c))),  # [Y, E]
+    "ln_g": ("embeddings.LayerNorm.weight", lambda c: (_e(c),)),
+    "ln_b": ("embeddings.LayerNorm.bias", lambda c: (_e(c),)),
+}
+_DISTILBERT_EMBEDDINGS = {f: v for f, v in _BERT_EMBEDDINGS.items() if f != "token_type"}
+_ELECTRA_PROJECTION = {  # only when E != D
+    "project_w": ("embeddings_project.weight", lambda c: (c.hidden_size, _e(c))),  # [D, E]
+    "project_b": ("embeddings_project.bias", lambda c: (c.hidden_size,)),
 }
 
-_LAYER = {  # under "encoder.layer.{i}."
+_BERT_LAYER = {  # under "encoder.layer.{i}."; RoBERTa, XLM-R and ELECTRA use the same names
     "q_w": ("attention.self.query.weight", lambda c: (c.hidden_size, c.hidden_size)),  # [D, D]
     "q_b": ("attention.self.query.bias", lambda c: (c.hidden_size,)),
     "k_w": ("attention.self.key.weight", lambda c: (c.hidden_size, c.hidden_size)),
@@ -58,37 +67,88 @@ _LAYER = {  # under "encoder.layer.{i}."
     "ln2_g": ("output.LayerNorm.weight", lambda c: (c.hidden_size,)),
     "ln2_b": ("output.LayerNorm.bias", lambda c: (c.hidden_size,)),
 }
+_DISTILBERT_NAMES = {  # BERT's layer name -> DistilBERT's, under "transformer.layer.{i}."
+    "attention.self.query": "attention.q_lin", "attention.self.key": "attention.k_lin",
+    "attention.self.value": "attention.v_lin", "attention.output.dense": "attention.out_lin",
+    "attention.output.LayerNorm": "sa_layer_norm", "intermediate.dense": "ffn.lin1", "output.dense": "ffn.lin2",
+    "output.LayerNorm": "output_layer_norm",
+}
+_DISTILBERT_LAYER = {f: (_DISTILBERT_NAMES[name.rsplit(".", 1)[0]] + "." + name.rsplit(".", 1)[1], shape)
+                     for f, (name, shape) in _BERT_LAYER.items()}
 
-_HEAD = {  # only for sequence-classification checkpoints
-    "pooler_w": ("pooler.dense.weight", lambda c: (c.hidden_size, c.hidden_size)),
-    "pooler_b": ("pooler.dense.bias", lambda c: (c.hidden_size,)),
-    "classifier_w": ("classifier.weight", lambda c: (c.num_labels, c.hidden_size)),  # [L, D]
-    "classifier_b": ("classifier.bias", lambda c: (c.num_labels,)),
+
+def _head(dense: str, classifier: str) -> dict:
+    return {
+        "dense_w": (f"{dense}.weight", lambda c: (c.hidden_size, c.hidden_size)),  # [D, D]
+        "dense_b": (f"{dense}.bias", lambda c: (c.hidden_size,)),
+        "classifier_w": (f"{classifier}.weight", lambda c: (c.num_labels, c.hidden_size)),  # [L, D]
+        "classifier_b": (f"{classifier}.bias", lambda c: (c.num_labels,)),
+    }
+
+
+@dataclass(frozen=True)
+class Names:
+    """One architecture's tensor names (canonical: without the prefix, LayerNorm weight/bias)."""
+    prefix: str  # the body's prefix inside a *ForSequenceClassification checkpoint
+    embeddings: dict
+    layer_path: str  # where layer i's names start
+    layer: dict
+    head: dict  # only for sequence-classification checkpoints
+    ignored: re.Pattern  # buffers and pre-training heads that checkpoints carry but inference never reads
+
+
+_ROBERTA = Names("roberta.", _BERT_EMBEDDINGS, "encoder.layer.{i}.", _BERT_LAYER,
+                 _head("classifier.dense", "classifier.out_proj"),
+                 re.compile(r"^(embeddings\.(position_ids|token_type_ids)|pooler\..*|lm_head\..*)$"))
+TABLES = {
+    "bert": Names("bert.", _BERT_EMBEDDINGS, "encoder.layer.{i}.", _BERT_LAYER, _head("pooler.dense", "classifier"),
+                  re.compile(r"^(embeddings\.(position_ids|token_type_ids)|cls\.predictions\..*"
+                             r"|cls\.seq_relationship\..*)$")),
+    "roberta": _ROBERTA,
+    "xlm-roberta": _ROBERTA,
+    "electra": Names("electra.", _BERT_EMBEDDINGS, "encoder.layer.{i}.", _BERT_LAYER,
+                     _head("classifier.dense", "classifier.out_proj"),
+                     re.compile(r"^(embeddings\.(position_ids|token_type_ids)|discriminator_predictions\..*"
+                                r"|generator_predictions\..*|generator_lm_head\..*)$")),
+    "distilbert": Names("distilbert.", _DISTILBERT_EMBEDDINGS, "transformer.layer.{i}.", _DISTILBERT_LAYER,
+                        _head("pre_classifier", "classifier"),
+                        re.compile(r"^(embeddings\.position_ids|vocab_transform\..*|vocab_layer_norm\..*"
+                                   r"|vocab_projector\..*)$")),
 }
 
-# Buffers and heads that checkpoints carry but inference never reads.
-_IGNORED = re.compile(r"^(embeddings\.position_ids|cls\.predictions\..*|cls\.seq_relationship\..*)$")
+# sentence-transformers' Dense module (``2_Dense/model.safetensors``): field -> name.
+DENSE = {"weight": "linear.weight", "bias": "linear.bias"}
 
 _LEGACY = (("LayerNorm.gamma", "LayerNorm.weight"), ("LayerNorm.beta", "LayerNorm.bias"))
 
 
-def canonical_name(name: str) -> str:
-    """A checkpoint's tensor name in the bare BertModel spelling used by the table."""
-    if name.startswith("bert."):
-        name = name[len("bert."):]
+def canonical_name(name: str, model_type: str = "bert") -> str:
+    """A checkpoint's tensor name as the table spells it: no body prefix, LayerNorm weight/bias."""
+    prefix = TABLES[model_type].prefix
+    if name.startswith(prefix):
+        name = name[len(prefix):]
     for old, new in _LEGACY:
         if name.endswith(old):
             name = name[: -len(old)] + new
     return name
 
 
+def _embedding_names(config: BertConfig) -> dict:
+    names = dict(TABLES[config.model_type].embeddings)
+    if config.embedding_width != config.hidden_size:
+        names.update(_ELECTRA_PROJECTION)
+    return names
+
+
 def expected_shapes(config: BertConfig, head: bool) -> dict[str, tuple[int, ...]]:
     """Every tensor the forward pass reads, canonical name -> shape."""
-    shapes = {name: shape(config) for name, shape in _EMBEDDINGS.values()}
+    table = TABLES[config.model_type]
+    shapes = {name: shape(config) for name, shape in _embedding_names(config).values()}
     for i in range(config.num_hidden_layers):
-        shapes.update({f"encoder.layer.{i}.{name}": shape(config) for name, shape in _LAYER.values()})
+        path = table.layer_path.format(i=i)
+        shapes.update({path + name: shape(config) for name, shape in table.layer.values()})
     if head:
-        shapes.update({name: shape(config) for name, shape in _HEAD.values()})
+        shapes.update({name: shape(config) for name, shape in table.head.values()})
     return shapes
 
 
@@ -116,11 +176,13 @@ class Check:
 
 
 def check_tensors(tensors: dict[str, np.ndarray], config: BertConfig, head: bool) -> Check:
-    by_canonical = {canonical_name(k): v for k, v in tensors.items()}
+    table = TABLES[config.model_type]
+    by_canonical = {canonical_name(k, config.model_type): v for k, v in tensors.items()}
     want = expected_shapes(config, head)
+    head_names = {name for name, _ in table.head.values()}
     missing = [n for n in want if n not in by_canonical]
-    unexpected = sorted(n for n in by_canonical if n not in want and not _IGNORED.match(n)
-                        and not (not head and n in {name for name, _ in _HEAD.values()}))
+    unexpected = sorted(n for n in by_canonical if n not in want and not table.ignored.match(n)
+                        and not (not head and n in head_names))
     misshaped = [(n, tuple(by_canonical[n].shape), want[n]) for n in want
                  if n in by_canonical and tuple(by_canonical[n].shape) != want[n]]
     not_float = [(n, str(by_canonical[n].dtype)) for n in want
@@ -131,21 +193,42 @@ def check_tensors(tensors: dict[str, np.ndarray], config: BertConfig, head: bool
 def arrange(tensors: dict[str, np.ndarray], config: BertConfig, head: bool,
             source: str) -> tuple[BertWeights, ClassifierHead | None]:
     """Check ``tensors`` against the table (everything wrong reported at once, naming ``source``) and
-    arrange them as float32 model arrays. ``head``: also the pooler and classifier."""
+    arrange them as float32 model arrays. ``head``: also the sequence classifier's head."""
     check = check_tensors(tensors, config, head)
     if not check.ok:
         raise WeightsError(f"{source}: {check.describe()}")
-    by_canonical = {canonical_name(k): v for k, v in tensors.items()}
-    arrays = {}
-    for name in expected_shapes(config, head):
-        a = to_float32(by_canonical[name])
-        if not np.isfinite(a).all():
-            raise WeightsError(f"{source}: tensor {name} contains NaN or Inf")
-        arrays[name] = a
+    table = TABLES[config.model_type]
+    by_canonical = {canonical_name(k, config.model_type): v for k, v in tensors.items()}
+    arrays = {name: _finite_float32(by_canonical[name], name, source) for name in expected_shapes(config, head)}
     layers = tuple(
-        LayerWeights(**{f: arrays[f"encoder.layer.{i}.{name}"] for f, (name, _) in _LAYER.items()})
+        LayerWeights(**{f: arrays[table.layer_path.format(i=i) + name] for f, (name, _) in table.layer.items()})
         for i in range(config.num_hidden_layers)
     )
-    body = BertWeights(layers=layers, **{f: arrays[name] for f, (name, _) in _EMBEDDINGS.items()})
-    classifier = ClassifierHead(**{f: arrays[name] for f, (name, _) in _HEAD.items()}) if head else None
+    embeddings = {f: arrays[name] for f, (name, _) in _embedding_names(config).items()}
+    body = BertWeights(layers=layers, **{"token_type": None, **embeddings})
+    classifier = None
+    if head:
+        classifier = ClassifierHead(**{f: arrays[name] for f, (name, _) in table.head.items()},
+                                    activation=config.body.head_activation)
     return body, classifier
+
+
+def arrange_dense(tensors: dict[str, np.ndarray], in_features: int, out_features: int, bias: bool,
+                  source: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """A sentence-transformers Dense module's (weight [O, D], bias [O] or None), checked like the body."""
+    want = {DENSE["weight"]: (out_features, in_features), **({DENSE["bias"]: (out_features,)} if bias else {})}
+    missing = [n for n in want if n not in tensors]
+    misshaped = [(n, tuple(tensors[n].shape), s) for n, s in want.items()
+                 if n in tensors and tuple(tensors[n].shape) != s]
+    check = Check(missing, [], misshaped, [])
+    if not check.ok:
+        raise WeightsError(f"{source}: {check.describe()}")
+    arrays = [_finite_float32(tensors[n], n, source) for n in want]
+    return arrays[0], (arrays[1] if bias else None)
+
+
+def _finite_float32(a: np.ndarray, name: str, source: str) -> np.ndarray:
+    a = to_float32(a)
+    if not np.isfinite(a).all():
+        raise WeightsError(f"{source}: tensor {name} contains NaN or Inf")
+    return a

@@ -1,64 +1,163 @@
-"""A sentence-transformers directory's pipeline, read from its files: modules.json names the modules
-(Transformer -> Pooling -> optional Normalize) and 1_Pooling/config.json the pooling modes."""
+"""A sentence-transformers directory's pipeline, read from its files, never guessed:
+
+  * ``modules.json``: the modules in order -- Transformer, Pooling, then any Dense and Normalize;
+  * the Pooling folder's ``config.json``: the pooling modes and ``include_prompt``, in the classic format
+    (``pooling_mode_mean_tokens: true``, ...) or the one sentence-transformers 6 writes
+    (``"pooling_mode": "cls"`` or a list, ``embedding_dimension``);
+  * a Dense folder's ``config.json`` and weights (``in_features``, ``out_features``, ``bias``,
+    ``activation_function``);
+  * ``config_sentence_transformers.json``: ``prompts`` and ``default_prompt_name``.
+``max_seq_length`` is read with the tokenizer (``minilm_np.text.tokenize.max_length``). Module types are
+accepted under both ``sentence_transformers.models.*`` (sentence-transformers < 6) and the packages
+sentence-transformers 6 writes (``sentence_transformers.base.modules.*``,
+``sentence_transformers.sentence_transformer.modules.*``); anything else is refused by name.
+"""
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..model.heads import Dense
+from .load import read_tensors, weights_file
+from .names import arrange_dense
 
-# sentence-transformers' Pooling config flags, in the order it concatenates the pooled vectors.
-_POOLING_FLAGS = (("pooling_mode_cls_token", "cls"), ("pooling_mode_max_tokens", "max"),
-                  ("pooling_mode_mean_tokens", "mean"), ("pooling_mode_mean_sqrt_len_tokens", "mean_sqrt_len"))
-_UNSUPPORTED_POOLING = ("pooling_mode_weightedmean_tokens", "pooling_mode_lasttoken")
+# Classic Pooling flags, in the order sentence-transformers concatenates the pooled vectors.
+_POOLING_FLAGS = {"pooling_mode_cls_token": "cls", "pooling_mode_max_tokens": "max",
+                  "pooling_mode_mean_tokens": "mean", "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len",
+                  "pooling_mode_weightedmean_tokens": "weightedmean", "pooling_mode_lasttoken": "lasttoken"}
+# sentence-transformers 6's ``pooling_mode`` names -> ours.
+_POOLING_NAMES = {"cls": "cls", "max": "max", "mean": "mean", "mean_sqrt_len_tokens": "mean_sqrt_len",
+                  "weightedmean": "weightedmean", "lasttoken": "lasttoken"}
+# Dense activations sentence-transformers writes as ``activation_function`` -> ours.
+_DENSE_ACTIVATIONS = {"torch.nn.modules.activation.Tanh": "tanh", "torch.nn.modules.linear.Identity": "identity"}
+_MODULES = ("Transformer", "Pooling", "Dense", "Normalize")
+# sentence-transformers 5+ gives every model query and document prompts, empty unless the model sets them.
+_DEFAULT_PROMPTS = {"query": "", "document": ""}
 
 
 @dataclass(frozen=True)
 class Pipeline:
-    """What follows the transformer: pooling modes (concatenated in this order) and normalisation."""
+    """What follows the transformer: pooling, then Dense layers and normalisation in file order."""
     transformer_dir: Path
-    pooling: tuple[str, ...] = ("mean",)
-    normalize: bool = False
+    pooling: tuple[str, ...] = ("mean",)  # concatenated in this order
+    include_prompt: bool = True  # False: the prompt's tokens are left out of the pooling
+    steps: tuple[Dense | str, ...] = ()  # after pooling: Dense modules and "normalize", in order
+    prompts: dict[str, str] = field(default_factory=lambda: dict(_DEFAULT_PROMPTS))
+    default_prompt_name: str | None = None
+    embedding_dimension: int | None = None  # the Pooling config's input width, when it states one
+
+    @property
+    def normalize(self) -> bool:
+        """Whether a Normalize module is in the pipeline."""
+        return "normalize" in self.steps
+
+    @property
+    def dense(self) -> tuple[Dense, ...]:
+        return tuple(s for s in self.steps if isinstance(s, Dense))
+
+    def describe(self) -> str:
+        """One line: pooling, Dense layers, Normalize."""
+        parts = ["+".join(self.pooling) + ("" if self.include_prompt else " (prompt excluded)")]
+        parts += [f"Dense {s.weight.shape[1]}->{s.out_features} {s.activation}" if isinstance(s, Dense) else "Normalize"
+                  for s in self.steps]
+        return ", ".join(parts)
 
 
 def read_pipeline(model_dir: Path) -> Pipeline:
     """modules.json -> Pipeline. No modules.json: a bare transformer, mean pooling (what
     sentence-transformers builds for a plain Hugging Face model)."""
+    model_dir = Path(model_dir)
+    prompts, default_prompt_name = _read_prompts(model_dir / "config_sentence_transformers.json")
     modules_file = model_dir / "modules.json"
     if not modules_file.is_file():
-        return Pipeline(model_dir)
+        return Pipeline(model_dir, prompts=prompts, default_prompt_name=default_prompt_name)
     modules = _read_json(modules_file)
     if not isinstance(modules, list):
         raise ConfigError(f"{modules_file}: expected a list of modules")
-    transformer_dir, pooling, normalize = None, ("mean",), False
+    transformer_dir, pooling, include_prompt, dimension, steps = None, ("mean",), True, None, []
     for m in modules:
-        kind = str(m.get("type", "")).rsplit(".", 1)[-1] if isinstance(m, dict) else ""
-        sub = model_dir / m.get("path", "") if isinstance(m, dict) else model_dir
+        kind = _module_kind(m, modules_file)
+        sub = model_dir / m.get("path", "")
         if kind == "Transformer":
             transformer_dir = sub
         elif kind == "Pooling":
-            pooling = _read_pooling(sub / "config.json")
-        elif kind == "Normalize":
-            normalize = True
+            pooling, include_prompt, dimension = _read_pooling(sub / "config.json")
+        elif kind == "Dense":
+            steps.append(_read_dense(sub))
         else:
-            raise ConfigError(f"{modules_file}: module {m.get('type') if isinstance(m, dict) else m!r} "
-                              f"is not supported (supported: Transformer, Pooling, Normalize)")
+            steps.append("normalize")
     if transformer_dir is None:
         raise ConfigError(f"{modules_file}: no sentence_transformers.models.Transformer module")
-    return Pipeline(transformer_dir, pooling, normalize)
+    return Pipeline(transformer_dir, pooling, include_prompt, tuple(steps), prompts, default_prompt_name, dimension)
 
 
-def _read_pooling(path: Path) -> tuple[str, ...]:
+def _module_kind(m, modules_file: Path) -> str:
+    """A modules.json entry's class name, when it is one of the modules the engine implements."""
+    type_name = str(m.get("type", "")) if isinstance(m, dict) else repr(m)
+    kind = type_name.rsplit(".", 1)[-1]
+    if not type_name.startswith("sentence_transformers.") or kind not in _MODULES:
+        raise ConfigError(f"{modules_file}: module {type_name} is not supported "
+                          f"(supported: {', '.join(_MODULES)})")
+    return kind
+
+
+def _read_pooling(path: Path) -> tuple[tuple[str, ...], bool, int | None]:
+    """(modes, include_prompt, embedding_dimension) from a Pooling config.json, either format."""
     cfg = _read_json(path)
-    for flag in _UNSUPPORTED_POOLING:
-        if cfg.get(flag):
-            raise ConfigError(f"{path}: {flag} is not supported (supported: cls, max, mean, mean_sqrt_len)")
-    modes = tuple(mode for flag, mode in _POOLING_FLAGS if cfg.get(flag))
-    if not modes:
-        raise ConfigError(f"{path}: no pooling mode is enabled")
-    return modes
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{path}: expected a JSON object")
+    unknown = [k for k in cfg if k.startswith("pooling_mode_") and k not in _POOLING_FLAGS]
+    if unknown:
+        raise ConfigError(f"{path}: pooling mode {unknown[0]} is not supported "
+                          f"(supported: {', '.join(_POOLING_FLAGS)})")
+    mode = cfg.get("pooling_mode")
+    if mode is not None:  # sentence-transformers 6: a name or a list of names
+        names = [mode] if isinstance(mode, str) else list(mode) if isinstance(mode, list) else [repr(mode)]
+        bad = [n for n in names if n not in _POOLING_NAMES]
+        if bad or not names:
+            raise ConfigError(f"{path}: pooling mode {bad[0] if bad else '[]'} is not supported "
+                              f"(supported: {', '.join(_POOLING_NAMES)})")
+        modes = tuple(_POOLING_NAMES[n] for n in names)
+    else:  # classic flags; none set means mean, as sentence-transformers 6 reads them
+        modes = tuple(mode for flag, mode in _POOLING_FLAGS.items() if cfg.get(flag)) or ("mean",)
+    dimension = cfg.get("embedding_dimension", cfg.get("word_embedding_dimension"))
+    return modes, bool(cfg.get("include_prompt", True)), None if dimension is None else int(dimension)
+
+
+def _read_dense(folder: Path) -> Dense:
+    cfg = _read_json(folder / "config.json")
+    activation_name = cfg.get("activation_function", "torch.nn.modules.activation.Tanh")
+    if activation_name not in _DENSE_ACTIVATIONS:
+        raise ConfigError(f"{folder / 'config.json'}: Dense activation_function {activation_name} is not supported "
+                          f"(supported: {', '.join(_DENSE_ACTIVATIONS)})")
+    try:
+        in_features, out_features, bias = int(cfg["in_features"]), int(cfg["out_features"]), bool(cfg.get("bias", True))
+    except (KeyError, TypeError, ValueError) as e:
+        raise ConfigError(f"{folder / 'config.json'}: Dense needs in_features and out_features ({e})") from None
+    path = weights_file(folder)
+    weight, bias_array = arrange_dense(read_tensors(path), in_features, out_features, bias, str(path))
+    return Dense(weight, bias_array, _DENSE_ACTIVATIONS[activation_name])
+
+
+def _read_prompts(path: Path) -> tuple[dict[str, str], str | None]:
+    """config_sentence_transformers.json's prompts (on top of the empty query/document ones) and
+    default_prompt_name; none when the file is absent."""
+    prompts = dict(_DEFAULT_PROMPTS)
+    if not path.is_file():
+        return prompts, None
+    cfg = _read_json(path)
+    saved = cfg.get("prompts") or {} if isinstance(cfg, dict) else {}
+    if not isinstance(saved, dict) or not all(isinstance(v, str) or v is None for v in saved.values()):
+        raise ConfigError(f"{path}: prompts must map names to strings")
+    prompts.update({str(k): v or "" for k, v in saved.items()})
+    default = cfg.get("default_prompt_name") if isinstance(cfg, dict) else None
+    if default is not None and default not in prompts:
+        raise ConfigError(f"{path}: default_prompt_name {default!r} is not one of the prompts "
+                          f"({', '.join(prompts)})")
+    return prompts, default
 
 
 def _read_json(path: Path):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint.family import DEFAULT_EMBEDDER, models
+from ..checkpoint.family import DEFAULT_EMBEDDER, known_checkpoints, models
 from ..cross_encoder import CrossEncoder
 from ..embedder import Embedder
 from ..evaluation.metrics import evaluate_search
@@ -31,9 +31,9 @@ def load_embedder(name: str) -> Embedder:
 
 
 def models_command(args) -> int:
-    rows = models()
+    rows, others = models(), known_checkpoints()
     if args.json:
-        print_json(rows)
+        print_json(rows + others)
         return 0
     table = [["size", "hub id", "layers", "hidden", "parameters", "TREC DL19 nDCG@10", "MS MARCO dev MRR@10"]]
     for m in rows:
@@ -41,6 +41,13 @@ def models_command(args) -> int:
                       f"{m['trec_dl19_ndcg10']:.2f}", f"{m['msmarco_dev_mrr10']:.2f}"])
     print_table(table, right={2, 3, 4, 5, 6})
     print("Quality figures: the model cards' published TREC DL 2019 and MS MARCO dev results.")
+    print("\nOther checkpoints known to load and score correctly (pooling, prompts and max length are read "
+          "from each model's own files):")
+    table = [["hub id", "architecture", "layers", "hidden", "pooling / head", "max length", "prompts"]]
+    for m in others:
+        table.append([m["hub_id"], m["architecture"], str(m["layers"]), str(m["hidden"]),
+                      m["pooling"] or m["head"], str(m["max_length"]), clip(m["prompts"], 40)])
+    print_table(table, right={2, 3, 5})
     return 0
 
 

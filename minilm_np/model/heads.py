@@ -1,25 +1,35 @@
-"""What sits on top of the encoder: the sequence-classification head and sentence-embedding pooling.
+"""What sits on top of the encoder: the sequence-classification heads, sentence-embedding pooling, the
+sentence-transformers Dense layer, normalisation and quantization.
 
 Pooling works on packed hidden states [N, D] (the real tokens of a batch, see packed.py) with each
-sequence's (start, end) span, so padding can never leak into an average.
+sequence's (start, end) span, so padding can never leak into an average. Shape letters as in
+``minilm_np.model``; O is a Dense layer's output width.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
 
-from .ops import F32, linear
+from .ops import F32, gelu, linear
+
+HEAD_ACTIVATIONS = {"tanh": np.tanh, "gelu": gelu, "relu": lambda x: np.maximum(x, 0)}
 
 
 @dataclass(frozen=True)
 class ClassifierHead:
-    """BertForSequenceClassification's head: the pooler and the classifier."""
-    pooler_w: np.ndarray  # [D, D] (out, in)
-    pooler_b: np.ndarray  # [D]
+    """A sequence classifier's head on the first token's state: dense, activation, classifier.
+
+    The four bodies share this shape and differ in the activation and the names of the two layers:
+    BERT ``pooler.dense`` + tanh + ``classifier``; RoBERTa/XLM-R ``classifier.dense`` + tanh +
+    ``classifier.out_proj``; ELECTRA the same with GELU; DistilBERT ``pre_classifier`` + ReLU + ``classifier``.
+    """
+    dense_w: np.ndarray  # [D, D] (out, in)
+    dense_b: np.ndarray  # [D]
     classifier_w: np.ndarray  # [L, D]
     classifier_b: np.ndarray  # [L]
+    activation: str = "tanh"  # one of HEAD_ACTIVATIONS
 
     @property
     def num_labels(self) -> int:
@@ -27,46 +37,119 @@ class ClassifierHead:
 
     def in_float64(self) -> "ClassifierHead":
         """The same head in float64, converted once (``classify`` runs in float64)."""
-        return ClassifierHead(*(np.asarray(a, dtype=np.float64) for a in
-                                (self.pooler_w, self.pooler_b, self.classifier_w, self.classifier_b)))
+        return replace(self, **{f.name: np.asarray(getattr(self, f.name), dtype=np.float64)
+                                for f in fields(self) if f.name != "activation"})
 
 
 def classify(cls_states: np.ndarray, head: ClassifierHead) -> np.ndarray:
-    """BERT's pooler (dense + tanh on the [CLS] state) then the linear classifier.  [B, D] -> [B, L]
+    """The head on each sequence's first state ([CLS] / <s>).  [B, D] -> [B, L]
 
     Computed in float64 and returned as float32: the classifier sums D products, and its float32
     rounding alone reached ~3e-6 on logits of a few units. At [B, D] this costs nothing; pass
     ``head.in_float64()`` (CrossEncoder does, once at load) and nothing is converted per call.
     """
-    pooled = np.tanh(linear(_f64(cls_states), _f64(head.pooler_w), _f64(head.pooler_b)))  # [B, D]
-    return linear(pooled, _f64(head.classifier_w), _f64(head.classifier_b)).astype(np.float32)  # [B, L]
+    hidden = HEAD_ACTIVATIONS[head.activation](linear(_f64(cls_states), _f64(head.dense_w), _f64(head.dense_b)))
+    return linear(hidden, _f64(head.classifier_w), _f64(head.classifier_b)).astype(np.float32)  # [B, L]
 
 
 def _f64(a: np.ndarray) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)  # no copy when already float64
 
 
-def pool(states: np.ndarray, spans: list[tuple[int, int]], mode: str) -> np.ndarray:
-    """One vector per sequence from packed token states.  [N, D] -> [B, D]
+# sentence-transformers' Pooling modes, by our names (its "mean_sqrt_len_tokens" is "mean_sqrt_len").
+POOLING_MODES = ("cls", "max", "mean", "mean_sqrt_len", "weightedmean", "lasttoken")
+
+
+def pool(states: np.ndarray, spans: list[tuple[int, int]], mode: str, skip: int = 0) -> np.ndarray:
+    """One vector per sequence from packed token states, as sentence-transformers' Pooling.  [N, D] -> [B, D]
 
     mode: "mean" (average of the tokens), "max" (element-wise max), "cls" (the first token),
-    "mean_sqrt_len" (sum / sqrt(count)) -- sentence-transformers' Pooling modes.
+    "mean_sqrt_len" (sum / sqrt(count)), "weightedmean" (weights 1, 2, 3, ... by position),
+    "lasttoken" (the last token).
+    skip: leading tokens of each sequence left out ([CLS] and the prompt, for ``include_prompt: false``);
+    as sentence-transformers masks them: "cls" takes the first token after them, and a sequence with
+    nothing left gives zeros (-inf for "max").
     """
-    starts = np.array([s for s, _ in spans], dtype=np.intp)
-    counts = np.array([e - s for s, e in spans], dtype=np.float32)[:, None]  # [B, 1], each >= 1
+    if mode not in POOLING_MODES:
+        raise ValueError(f"unknown pooling mode {mode!r} (known: {', '.join(POOLING_MODES)})")
+    starts = np.array([s for s, _ in spans], dtype=np.intp)  # [B]
+    lengths = np.array([e - s for s, e in spans], dtype=np.intp)  # [B], each >= 1
+    left = lengths > skip  # [B] sequences with tokens left after the skipped ones
     if mode == "cls":
-        return states[starts]
+        return states[starts + np.where(left, skip, 0)]
+    if mode == "lasttoken":
+        return np.where(left[:, None], states[starts + lengths - 1], F32(0))
+    index = None  # [N] each token's index within its sequence, only when needed
+    if skip or mode == "weightedmean":
+        index = np.arange(states.shape[0]) - np.repeat(starts, lengths)
+    kept = None if not skip else index >= skip  # [N]
     if mode == "max":
-        return np.maximum.reduceat(states, starts, axis=0)
-    sums = np.add.reduceat(states, starts, axis=0)  # [B, D]
-    if mode == "mean":
-        return sums / counts
-    if mode == "mean_sqrt_len":
-        return sums / np.sqrt(counts)
-    raise ValueError(f"unknown pooling mode {mode!r}")
+        x = states if kept is None else np.where(kept[:, None], states, F32(-np.inf))
+        return np.maximum.reduceat(x, starts, axis=0)
+    if mode == "weightedmean":
+        w = (index + 1).astype(np.float32) * (1 if kept is None else kept)  # [N] weights 1, 2, ...
+        sums = np.add.reduceat(states * w[:, None], starts, axis=0)  # [B, D]
+        return sums / np.maximum(np.add.reduceat(w, starts), F32(1e-9))[:, None]
+    x = states if kept is None else states * kept[:, None]
+    sums = np.add.reduceat(x, starts, axis=0)  # [B, D]
+    counts = np.maximum(lengths - skip, 0).astype(np.float32)[:, None]  # [B, 1]
+    counts = np.maximum(counts, F32(1e-9))
+    return sums / (counts if mode == "mean" else np.sqrt(counts))
+
+
+@dataclass(frozen=True)
+class Dense:
+    """sentence-transformers' Dense module: activation(x W^T + b)."""
+    weight: np.ndarray  # [O, D] (out, in)
+    bias: np.ndarray | None  # [O]
+    activation: str = "tanh"  # "tanh" | "identity"
+
+    @property
+    def out_features(self) -> int:
+        return self.weight.shape[0]
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        """[B, D] -> [B, O]"""
+        y = x @ self.weight.T
+        if self.bias is not None:
+            y += self.bias
+        return np.tanh(y) if self.activation == "tanh" else y
 
 
 def l2_normalize(x: np.ndarray) -> np.ndarray:
     """Rows scaled to unit L2 norm (a zero row stays zero), as torch's F.normalize(eps=1e-12).  [B, D]"""
     norm = np.sqrt(np.einsum("bd,bd->b", x, x))[:, None]
     return x / np.maximum(norm, F32(1e-12))
+
+
+PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
+
+
+def quantize_embeddings(embeddings: np.ndarray, precision: str, ranges: np.ndarray | None = None,
+                        calibration_embeddings: np.ndarray | None = None) -> np.ndarray:
+    """sentence-transformers' ``quantize_embeddings``, formula for formula.  [n, D] float32 ->
+
+    "float32": unchanged; "int8" / "uint8": [n, D], each dimension cut into 256 equal buckets between
+    its minimum and maximum over ``calibration_embeddings`` (default: ``embeddings`` themselves, which
+    needs at least two), or the given ``ranges`` [2, D]; "binary" / "ubinary": [n, ceil(D / 8)], the
+    signs packed 8 to a byte (int8 = the uint8 value - 128).
+    """
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
+    if precision == "float32":
+        return embeddings.astype(np.float32)
+    if precision in ("int8", "uint8"):
+        if ranges is None:
+            calibration = embeddings if calibration_embeddings is None else calibration_embeddings
+            if calibration_embeddings is None and (embeddings.ndim == 1 or embeddings.shape[0] == 1):
+                raise ValueError(f"cannot compute {precision} quantization ranges from a single embedding; "
+                                 f"pass ranges or calibration_embeddings")
+            ranges = np.vstack((np.min(calibration, axis=0), np.max(calibration, axis=0)))  # [2, D]
+        ranges = ranges.astype(np.float32, copy=False)
+        starts = ranges[0, :]
+        steps = (ranges[1, :] - starts) / 255
+        steps = np.where(steps == 0, 1, steps)
+        q_vals = np.clip(np.floor((embeddings - starts) / steps), 0, 255)
+        return q_vals.astype(np.uint8) if precision == "uint8" else (q_vals - 128).astype(np.int8)
+    packed = np.packbits(embeddings > 0, axis=-1)  # [n, ceil(D / 8)] uint8
+    return (packed - 128).astype(np.int8) if precision == "binary" else packed

@@ -16,7 +16,8 @@ What changes, and what each change preserves:
     same reason.
   * Softmax normalised late: exp(scores - max) @ V is divided by the row sums, on [H, n, K] instead of
     [H, n, n] (the same value up to float32 rounding).
-Nothing here is approximate: GELU is the exact erf form of ops.gelu, float32 throughout.
+Nothing here is approximate: GELU is the exact erf form of ops.gelu, float32 throughout. Every body of the
+family runs here (the embeddings differ, see ``position_rows`` and ``reference.embed``; the layers do not).
 Shape letters as in ``minilm_np.model``.
 """
 
@@ -108,10 +109,12 @@ class PackedModel:
     weights: BertWeights
     layers: tuple[FusedLayer, ...]
     config: BertConfig
+    project_w: np.ndarray | None = None  # [E, D] (in, out) view of ELECTRA's embeddings_project, if any
 
     @classmethod
     def build(cls, weights: BertWeights, config: BertConfig) -> "PackedModel":
-        return cls(weights, fuse_layers(weights, config), config)
+        project = None if weights.project_w is None else weights.project_w.T
+        return cls(weights, fuse_layers(weights, config), config, project)
 
 
 def layer_norm_(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -160,13 +163,32 @@ def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarra
 _SCORES_BYTES = 512 * 1024
 
 
+def position_rows(config: BertConfig, batch: PackedBatch) -> np.ndarray:
+    """Rows of the position table for packed tokens, as ``reference.position_ids`` on padded ones.  [N]"""
+    if not config.body.positions_after_padding:
+        return batch.positions
+    real = batch.input_ids != config.pad_token_id  # [N]
+    if real.all():  # no pad id inside the texts: every token counts
+        return batch.positions + config.position_offset
+    counted = np.cumsum(real)  # [N] real tokens so far, over the whole batch
+    first = np.arange(real.size) - batch.positions  # [N] row of each token's sequence start
+    within = counted - counted[first] + real[first]  # [N] real tokens so far within the sequence
+    return np.where(real, within + config.pad_token_id, config.pad_token_id)
+
+
 def encode_packed(model: PackedModel, batch: PackedBatch) -> np.ndarray:
     """Last hidden states of the batch's tokens, packed.  [N] ids -> [N, D]"""
-    w, eps = model.weights, model.config.layer_norm_eps
-    x = w.word[batch.input_ids]  # [N, D]
-    x += w.position[batch.positions]
-    x += w.token_type[batch.token_type_ids]
+    w, eps, token_types = model.weights, model.config.layer_norm_eps, model.config.body.token_types
+    x = w.word[batch.input_ids]  # [N, E]
+    x += w.position[position_rows(model.config, batch)]
+    if token_types == "segments":
+        x += w.token_type[batch.token_type_ids]
+    elif token_types == "first":  # RoBERTa: row 0 for every token
+        x += w.token_type[0]
     layer_norm_(x, w.ln_g, w.ln_b, eps)
+    if model.project_w is not None:  # ELECTRA
+        x = x @ model.project_w  # [N, E] -> [N, D]
+        x += w.project_b
     context = np.empty_like(x)  # [N, D], reused by every layer
     for lw in model.layers:
         qkv = x @ lw.qkv_w  # [N, 3D]

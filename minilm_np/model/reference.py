@@ -1,6 +1,8 @@
 """The BERT encoder forward pass (Devlin et al. 2019, section 3; Vaswani et al. 2017 for attention).
 
 Arrays in, arrays out: no files, no tokenizer. Shape letters as in ``minilm_np.model`` (B, T, D, H, K, F).
+RoBERTa, XLM-R, ELECTRA and DistilBERT run the same layers; they differ only in the embeddings (``embed``):
+where positions start, whether token types are read, and ELECTRA's projection from E to D.
 
 This module is the plain reference: every sequence padded to T, padding masked in attention only.
 It is written to be read against the papers; ``packed.py`` computes the same numbers faster and is
@@ -21,10 +23,29 @@ MASK_VALUE = np.finfo(np.float32).min
 
 
 def embed(w: BertWeights, cfg: BertConfig, input_ids: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
-    """Word + absolute position + token type embeddings, then LayerNorm.  [B, T] -> [B, T, D]"""
-    t = input_ids.shape[1]
-    x = w.word[input_ids] + w.position[:t] + w.token_type[token_type_ids]  # [B, T, D]
-    return layer_norm(x, w.ln_g, w.ln_b, cfg.layer_norm_eps)
+    """Word + position + token type embeddings, then LayerNorm (then ELECTRA's projection).  [B, T] -> [B, T, D]"""
+    x = w.word[input_ids] + w.position[position_ids(cfg, input_ids)]  # [B, T, E]
+    if cfg.body.token_types == "segments":
+        x += w.token_type[token_type_ids]
+    elif cfg.body.token_types == "first":  # RoBERTa: transformers passes no type ids, so row 0 everywhere
+        x += w.token_type[0]
+    x = layer_norm(x, w.ln_g, w.ln_b, cfg.layer_norm_eps)
+    if w.project_w is not None:
+        x = linear(x, w.project_w, w.project_b)  # [B, T, E] -> [B, T, D]
+    return x
+
+
+def position_ids(cfg: BertConfig, input_ids: np.ndarray) -> np.ndarray:
+    """Rows of the position table.  [B, T] -> [B, T]
+
+    BERT, ELECTRA, DistilBERT: 0, 1, 2, ... RoBERTa and XLM-R (transformers'
+    ``create_position_ids_from_input_ids``): pad_token_id + 1, + 2, ... counting only tokens that are not
+    the pad id; pad tokens themselves get row pad_token_id.
+    """
+    if not cfg.body.positions_after_padding:
+        return np.broadcast_to(np.arange(input_ids.shape[1]), input_ids.shape)
+    real = (input_ids != cfg.pad_token_id).astype(np.int64)
+    return np.cumsum(real, axis=1) * real + cfg.pad_token_id
 
 
 def attention(x: np.ndarray, mask_bias: np.ndarray, lw: LayerWeights, heads: int) -> np.ndarray:

@@ -1,5 +1,6 @@
 """The arrays the encoder reads, named by role. Which checkpoint tensor fills which field is decided in
-one place only, ``minilm_np.checkpoint.names``."""
+one place only, ``minilm_np.checkpoint.names``. Every body of the family fills the same fields; the
+optional ones are None where a body has no such array. E is the embedding width (D except in ELECTRA)."""
 
 from __future__ import annotations
 
@@ -30,9 +31,11 @@ class LayerWeights:
 
 @dataclass(frozen=True)
 class BertWeights:
-    word: np.ndarray  # [V, D]
-    position: np.ndarray  # [P, D]
-    token_type: np.ndarray  # [Y, D]
-    ln_g: np.ndarray  # [D]
+    word: np.ndarray  # [V, E]
+    position: np.ndarray  # [P, E]
+    token_type: np.ndarray | None  # [Y, E]; None for DistilBERT, which has no token types
+    ln_g: np.ndarray  # [E]
     ln_b: np.ndarray
     layers: tuple[LayerWeights, ...]
+    project_w: np.ndarray | None = None  # [D, E] ELECTRA's embeddings_project, when E != D
+    project_b: np.ndarray | None = None  # [D]
