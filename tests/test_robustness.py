@@ -245,9 +245,13 @@ def test_worker_threads_give_the_serial_scores_and_restore_blas():
     np.testing.assert_allclose(parallel.predict(PAIRS, batch_size=4), serial.predict(PAIRS, batch_size=4),
                                atol=TOL, rtol=0)
     if BLAS.controllable:
-        get = BLAS._fns[0]
-        before = get()
+        before = [lib.num_threads for lib in BLAS.libraries]
+        with BLAS.single():
+            assert [lib.num_threads for lib in BLAS.libraries] == [1] * len(before)
+            with BLAS.single():  # nested (another thread's call): still one thread
+                pass
+            assert [lib.num_threads for lib in BLAS.libraries] == [1] * len(before)
         parallel.predict(PAIRS)
-        assert get() == before
+        assert [lib.num_threads for lib in BLAS.libraries] == before
     with pytest.raises(ValueError, match="threads"):
         CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", threads=0)
