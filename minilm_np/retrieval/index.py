@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from .corpus import as_passages
 from .scorers import Passages, Progress, TextEmbedder, check_corpus
 
 INDEX_FORMAT = "minilm-np-index"
@@ -68,7 +69,9 @@ class EmbeddingIndex:
 
 def build_index(embedder: TextEmbedder, corpus: Passages, *, batch_size: int = 32,
                 progress: Progress = None) -> EmbeddingIndex:
-    """Embed every passage of ``corpus`` (anything with ``ids`` and ``texts``) into an index."""
+    """Embed every passage of ``corpus`` (anything with ``ids`` and ``texts``, or a plain list of str or of
+    (id, text) pairs: see ``corpus.as_passages``) into an index."""
+    corpus = as_passages(corpus)
     check_corpus(corpus)
     start = time.perf_counter()
     vectors = embedder.encode(list(corpus.texts), batch_size=batch_size, normalize=True, progress=progress)
