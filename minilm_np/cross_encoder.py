@@ -14,7 +14,7 @@ from .model.heads import classify
 from .model.ops import softmax
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
-from .validate import check_pairs, check_positive_int, check_text, check_texts, is_single_pair
+from .validate import check_pairs, check_positive_int, check_query, check_text, check_texts, is_single_pair
 
 ACTIVATIONS = (None, "sigmoid", "softmax")
 
@@ -49,8 +49,9 @@ class CrossEncoder(Encoder):
         """Scores for (query, passage) pairs: float32 [n] for one label, [n, L] otherwise.
 
         ``activation``: None for raw logits, "sigmoid" (e.g. MS MARCO scores -> 0..1) or "softmax" over
-        labels. One pair given alone, ("query", "passage"), returns one score. ``progress``, if given, is
-        called with the number of pairs in each finished batch.
+        labels (refused on a one-label model, where it would be 1.0 for every pair). One pair given alone,
+        ("query", "passage"), returns one score. ``progress``, if given, is called with the number of
+        pairs in each finished batch.
         """
         if is_single_pair(pairs):
             return self.predict([pairs], batch_size, activation)[0]
@@ -58,6 +59,9 @@ class CrossEncoder(Encoder):
         check_positive_int(batch_size, "batch_size")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if activation == "softmax" and self.num_labels == 1:
+            raise ValueError(f"activation 'softmax' over the one label of {self.name} is 1.0 for every pair; "
+                             f"use 'sigmoid' for scores in 0..1 or None for raw logits")
         logits = self._run(self.tokenizer.encode_pairs(pairs), self._logits, width=self.num_labels,
                            batch_size=batch_size, progress=progress)  # [n, L]
         scores = _activate(logits, activation)
@@ -72,8 +76,10 @@ class CrossEncoder(Encoder):
         """Documents ordered by score for ``query``, best first: ``[{"corpus_id", "score", "text"}]``.
 
         ``top_k`` keeps the best k (all when None or larger than the list). Ties keep input order.
+        ``corpus_id`` is the document's 0-based position in ``documents``, as in sentence-transformers. An
+        empty (or blank) query is a ``ValueError``, as in ``retrieval``'s searches.
         """
-        check_text(query, "query")
+        check_query(query)
         documents = check_texts(documents, "documents")
         if top_k is not None:
             check_positive_int(top_k, "top_k")

@@ -32,4 +32,12 @@ class TokenizerError(ModelLoadError):
 
 
 class HubError(ModelLoadError):
-    """A Hub name could not be resolved to a local directory (offline, unknown, or no network)."""
+    """A Hub name could not be resolved to a local directory (offline, unknown, or no network).
+
+    ``problem`` says what went wrong and ``advice`` what to do about it from Python; a command line gives
+    its own advice (its option, not ``from_pretrained``) with the same ``problem``. ``repo_id`` names the
+    model."""
+
+    def __init__(self, problem: str, advice: str = "", repo_id: str | None = None):
+        super().__init__(f"{problem} {advice}".strip())
+        self.problem, self.advice, self.repo_id = problem, advice, repo_id
