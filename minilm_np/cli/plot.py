@@ -23,6 +23,15 @@ class PlotUnavailableError(ImportError):
     """matplotlib is not installed."""
 
 
+def check_plotting() -> None:
+    """Raise ``PlotUnavailableError`` now if matplotlib is missing (before any work is printed)."""
+    try:
+        import matplotlib  # noqa: F401
+    except ImportError:
+        raise PlotUnavailableError(f"--png needs matplotlib, which is not installed; add it with: "
+                                   f"{INSTALL_HINT}") from None
+
+
 def save_batch_png(batch: dict[str, np.ndarray], path: str | Path, *, tokens: list[list[str]] | None = None,
                    title: str | None = None) -> Path:
     """Draw ``input_ids``, ``token_type_ids`` and ``attention_mask`` (each int [B, T]) into a PNG.

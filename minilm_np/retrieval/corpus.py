@@ -80,6 +80,22 @@ def as_passages(corpus) -> "Corpus":
     return corpus_from_texts(corpus)
 
 
+def gather_passages(texts: Sequence[str], path: str | Path | None = None, *, split: str = "lines") -> Corpus:
+    """Passages given one by one (ids "1", "2", ...), then those of the corpus file at ``path`` (if any):
+    a text file's numbered on after them, a ``.jsonl`` file's or a directory's with their own ids. The ids
+    are those ``read_corpus`` gives the file alone, shifted past the given texts."""
+    given = corpus_from_texts(texts)
+    if path is None:
+        return given
+    found = read_corpus(path, split=split)
+    path = Path(path)
+    if not path.is_dir() and path.suffix.lower() != ".jsonl":  # numbered passages: number on
+        found = Corpus([str(int(i) + len(texts)) for i in found.ids], found.texts, source=found.source)
+    corpus = Corpus(given.ids + found.ids, given.texts + found.texts, source=str(path))
+    check_unique(corpus)
+    return corpus
+
+
 def join_title(title, text: str) -> str:
     """A passage from a title and a text, as BEIR's sentence-transformers models join them."""
     return ((title or "") + TITLE_SEPARATOR + text).strip()
