@@ -305,12 +305,18 @@ def test_cast_max_drift_is_a_check_that_writes_nothing_when_it_fails(tmp_path, c
     assert sorted(p.name for p in tmp_path.iterdir()) == []  # no DST, no staging folder left behind
     code, out, _ = run(capsys, "cast", MODELS / "tiny-ce-1", tmp_path / "c", "--dtype", "bfloat16",
                        "--max-drift", "1")  # no --force needed: the failed run left nothing
-    assert code == 0 and f"wrote {tmp_path / 'c' / 'model.safetensors'}" in out
+    assert code == 0 and f"wrote {tmp_path / 'c' / 'model.safetensors'}:" in out
     before = (tmp_path / "c" / "model.safetensors").read_bytes()
     code, _, _ = run(capsys, "cast", MODELS / "tiny-ce-1", tmp_path / "c", "--dtype", "float16",
                      "--max-drift", "1e-9", "--force")
     assert code == CHECK_FAILED and (tmp_path / "c" / "model.safetensors").read_bytes() == before  # kept
     assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+def test_cast_says_where_it_wrote_for_a_relative_destination(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "cast", MODELS / "tiny-ce-1", "rel", "--dtype", "float16")
+    assert code == 0 and out.startswith("wrote rel/model.safetensors: ") and "cast-" not in out
 
 
 def test_cast_into_the_source_is_refused(capsys):
@@ -367,6 +373,7 @@ def test_download_offline_and_not_cached_fails_fast_in_one_line(tmp_path, capsys
     assert time.perf_counter() - start < 5
     assert code == 1 and out == ""
     assert "cross-encoder/ms-marco-MiniLM-L-12-v2" in err and err.count("\n") == 1
+    assert "Run this command where there is internet" in err and "from_pretrained" not in err
 
 
 # --------------------------------------------------------------------------------------------------

@@ -102,7 +102,7 @@ def run(args) -> int:
                   f"written to {args.dst}")
             return CHECK_FAILED
         _move_into(Path(staging), args.dst)
-    print(said[0].replace(staging, str(args.dst)))
+    print(said[0].replace(str(Path(staging)), str(args.dst)))  # "wrote DST/model.safetensors: sizes"
     print(drift.describe())
     return 0
 

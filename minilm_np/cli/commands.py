@@ -321,8 +321,9 @@ def _reranker_for(args, methods: list[str]):
     except ModelLoadError as e:
         if args.methods is not None:
             raise type(e)(f"{e} Without a reranker, eval can run --methods embed.") from None
-        warn(f"the reranker could not be loaded ({getattr(e, 'problem', e)}); evaluating --methods embed alone. "
-             f"Give --reranker DIR for two-stage and rerank.")
+        why = str(getattr(e, "problem", e)).rstrip(".")
+        warn(f"the reranker could not be loaded ({why}); evaluating --methods embed alone. Give --reranker DIR "
+             f"for two-stage and rerank.")
         return None, ["embed"]
 
 
