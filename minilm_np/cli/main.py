@@ -127,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("search", commands.search_command, "search a corpus: rerank every passage, embed, or two-stage")
     p.add_argument("query")
     _corpus_or_index(p)
-    p.add_argument("--mode", choices=MODES, default="two-stage", help="default %(default)s")
+    p.add_argument("--mode", choices=MODES, default="two-stage",
+                   help="rerank: the cross-encoder on every passage; embed: the embedder alone (no reranker "
+                        "needed); two-stage: the embedder's top-N, reranked (default %(default)s)")
     _model_options(p, reranker_help, embedder_help)
     _batch_and_json(p)
 
