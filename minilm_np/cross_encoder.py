@@ -49,19 +49,18 @@ class CrossEncoder(Encoder):
         """Scores for (query, passage) pairs: float32 [n] for one label, [n, L] otherwise.
 
         ``activation``: None for raw logits, "sigmoid" (e.g. MS MARCO scores -> 0..1) or "softmax" over
-        labels (refused on a one-label model, where it would be 1.0 for every pair). One pair given alone,
-        ("query", "passage"), returns one score. ``progress``, if given, is called with the number of
-        pairs in each finished batch.
+        labels. One pair given alone, ("query", "passage"), returns one score. ``progress``, if given, is
+        called with the number of pairs in each finished batch.
         """
         if is_single_pair(pairs):
             return self.predict([pairs], batch_size, activation)[0]
         pairs = check_pairs(pairs)
         check_positive_int(batch_size, "batch_size")
-        if activation not in ACTIVATIONS:
-            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        if activation == "softmax" and self.num_labels == 1:
+        if activation == "softmax" and self.num_labels == 1:  # softmax over one label is 1.0 for every pair
             raise ValueError(f"activation 'softmax' over the one label of {self.name} is 1.0 for every pair; "
                              f"use 'sigmoid' for scores in 0..1 or None for raw logits")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         logits = self._run(self.tokenizer.encode_pairs(pairs), self._logits, width=self.num_labels,
                            batch_size=batch_size, progress=progress)  # [n, L]
         scores = _activate(logits, activation)

@@ -10,8 +10,8 @@ import numpy as np
 
 from ._encoder import Encoder, Progress, load, locate
 from .checkpoint.family import DEFAULT_EMBEDDER
-from .checkpoint.load import Checkpoint
-from .checkpoint.pipeline import Pipeline, plain_model_note, read_pipeline
+from .checkpoint.load import Checkpoint, plain_model_note
+from .checkpoint.pipeline import Pipeline, read_pipeline
 from .model.heads import l2_normalize, pool
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
@@ -30,15 +30,14 @@ class Embedder(Encoder):
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_EMBEDDER, *, revision: str | None = None,
                         cache_dir: str | None = None, local_files_only: bool | None = None,
                         threads: int | None = None) -> "Embedder":
-        """A sentence-transformers directory (or a bare BertModel directory: mean pooling, with a warning,
-        as sentence-transformers gives), or a Hub id.
+        """A sentence-transformers directory (or a bare BertModel directory: mean pooling), or a Hub id.
 
         ``threads``: cores to use (default: all this process may use; 1 runs batches one at a time).
         """
         path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         pipeline = read_pipeline(path)
         note = plain_model_note(path)
-        if note:
+        if note:  # as sentence-transformers warns
             warnings.warn(f"{name} {note}", stacklevel=2)
         checkpoint, tokenizer = load(pipeline.transformer_dir, head=False)
         return cls(checkpoint, tokenizer, pipeline, name, threads)

@@ -13,10 +13,10 @@ import numpy as np
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODELS = FIXTURES / "models"
+BEIR = FIXTURES / "beir-cities"  # a small collection in BEIR's layout
 REFERENCE = FIXTURES / "reference"
 CRANFIELD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cranfield"
 TORCH_BIN = FIXTURES / "torch_bin"  # torch.save files and what they hold
-BEIR = FIXTURES / "beir-cities"  # a small collection in BEIR's layout
 
 
 # --------------------------------------------------------------------------------------------------

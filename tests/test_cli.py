@@ -300,7 +300,7 @@ def test_eval_reuses_a_saved_index_and_refuses_another_corpus(capsys, fakes, tmp
 
 def test_eval_without_a_reranker_runs_what_it_can(capsys, fakes, tmp_path, monkeypatch):
     def offline(name, option="--reranker"):
-        raise HubError(f"model '{name}' offline and not in the local cache.", "Pass a local directory.", name)
+        raise HubError(f"model '{name}' offline and not in the local cache.", name)
 
     monkeypatch.setattr(commands, "load_reranker", offline)
     code, out, err = run(capsys, "eval", "--beir", str(BEIR))  # default methods

@@ -35,8 +35,8 @@ def run(args) -> int:
         path = download(args.name, revision=args.revision, dst=args.dir, cache_dir=args.cache_dir,
                         local_files_only=True if args.offline else None)
     except HubError as e:  # the engine's advice (pass a directory, or run this command) does not fit here
-        raise HubError(e.problem, "Run this command where there is internet (without --offline or HF_HUB_OFFLINE), "
-                                  "then copy the directory it writes.", e.repo_id) from None
+        raise HubError(e.problem, e.repo_id, advice="Run this command where there is internet (without --offline "
+                                                    "or HF_HUB_OFFLINE), then copy the directory it writes.") from None
     print(path)
     return 0
 

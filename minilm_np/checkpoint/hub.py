@@ -70,12 +70,6 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def fetch_advice(repo_id: str, how: str = "from_pretrained('/path/to/model-dir')") -> str:
-    """What to do when ``repo_id`` cannot be had: ``how`` passes a directory (the CLI: its option)."""
-    return (f"Pass a local directory instead, e.g. {how}, or fetch it where there is internet with "
-            f"`python -m weights_tools download {repo_id} --dir DIR`.")
-
-
 def _download(repo_id: str, revision: str | None, cache_dir: str | None, offline_by: str | None) -> Path:
     """``offline_by``: why only the cache may be used (None: the Hub may be asked)."""
     local_files_only = offline_by is not None
@@ -93,5 +87,5 @@ def _download(repo_id: str, revision: str | None, cache_dir: str | None, offline
             problem = f"{model} offline and not in the local cache ({offline_by})."
         else:
             problem = f"{model} could not be fetched ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})."
-        raise HubError(problem, fetch_advice(repo_id), repo_id) from None
+        raise HubError(problem, repo_id) from None
     return snapshot

@@ -50,24 +50,6 @@ def read_pipeline(model_dir: Path) -> Pipeline:
     return Pipeline(transformer_dir, pooling, normalize)
 
 
-def plain_model_note(model_dir: Path) -> str | None:
-    """What to tell someone embedding with a directory that has no modules.json, or None when it has one.
-    sentence-transformers warns then too ("No sentence-transformers model found ... Creating a new one with
-    mean pooling"); a cross-encoder's body pooled that way was never trained to give comparable vectors."""
-    if (model_dir / "modules.json").is_file():
-        return None
-    note = ("is not a sentence-transformers model (no modules.json), so its BERT body is mean-pooled, as "
-            "sentence-transformers does")
-    try:
-        architectures = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("architectures")
-    except (OSError, ValueError, AttributeError):  # unreadable: loading will say so
-        architectures = None
-    if any("ForSequenceClassification" in str(a) for a in architectures or []):
-        note += ("; it is a cross-encoder (a reranker): its classifier is left out, and its vectors were not "
-                 "trained to be compared")
-    return note
-
-
 def _read_pooling(path: Path) -> tuple[str, ...]:
     cfg = _read_json(path)
     for flag in _UNSUPPORTED_POOLING:

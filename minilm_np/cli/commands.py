@@ -12,7 +12,6 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint.family import DEFAULT_EMBEDDER, models
-from ..checkpoint.hub import fetch_advice
 from ..cross_encoder import CrossEncoder
 from ..embedder import Embedder
 from ..errors import HubError, ModelLoadError
@@ -43,7 +42,7 @@ def _load(cls, name: str, option: str):
     try:
         return cls.from_pretrained(name)
     except HubError as e:  # the advice in command-line terms: the option, not from_pretrained(...)
-        raise HubError(e.problem, fetch_advice(e.repo_id, f"{option} /path/to/model-dir"), e.repo_id) from None
+        raise HubError(e.problem, e.repo_id, how=f"{option} /path/to/model-dir") from None
 
 
 def models_command(args) -> int:
