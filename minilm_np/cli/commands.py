@@ -319,7 +319,7 @@ def _reranker_for(args, methods: list[str]):
         return load_reranker(args.reranker), methods
     except ModelLoadError as e:
         if args.methods is not None:
-            raise type(e)(f"{e} Without a reranker, eval can run --methods embed.") from None
+            raise ModelLoadError(f"{e} Without a reranker, eval can run --methods embed.") from None
         why = str(getattr(e, "problem", e)).rstrip(".")
         warn(f"the reranker could not be loaded ({why}); evaluating --methods embed alone. Give --reranker DIR "
              f"for two-stage and rerank.")
