@@ -3,7 +3,7 @@ query is embedded once, and how the collections are read."""
 
 import pytest
 
-from minilm_np.evaluation.runs import beir_set, check_index_corpus, cranfield_set, evaluate_run, files_set
+from minilm_np.evaluation.runs import EvalSet, beir_set, check_index_corpus, cranfield_set, evaluate_run, files_set
 from minilm_np.evaluation.runs import method_runs, pooled_run, run_files
 from minilm_np.retrieval import IndexMismatchError, build_index, corpus_from_texts, embedding_search
 from minilm_np.retrieval import two_stage_search
@@ -95,6 +95,11 @@ def test_beir_set_names_a_missing_file(tmp_path):
         beir_set(tmp_path)
 
 
+def files_like(texts, ids=None):
+    """An EvalSet of just these passages."""
+    return EvalSet(corpus_from_texts(texts, ids), [], {}, "")
+
+
 def test_an_index_of_another_corpus_is_refused(index):
     same = files_like(TEXTS)
     check_index_corpus(index, same, "idx")  # the same passages: accepted
@@ -104,11 +109,6 @@ def test_an_index_of_another_corpus_is_refused(index):
         check_index_corpus(index, files_like(TEXTS[:5]), "idx")
     with pytest.raises(IndexMismatchError, match="another corpus"):  # same texts, other ids
         check_index_corpus(index, files_like(TEXTS, ids=[f"d{i}" for i in range(6)]), "idx")
-
-
-def files_like(texts, ids=None):
-    from minilm_np.evaluation.runs import EvalSet
-    return EvalSet(corpus_from_texts(texts, ids), [], {}, "")
 
 
 def test_evaluate_run_returns_the_metrics_and_each_query_ranking(index):
