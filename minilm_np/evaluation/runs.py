@@ -87,12 +87,12 @@ def check_index_corpus(index: EmbeddingIndex, collection: EvalSet, where: str) -
     its ``corpus_digest`` (or, for an index saved without one, the digest of its ids and texts) must be
     the collection's."""
     built_from = index.corpus_digest or corpus_digest(index.ids, index.texts)
-    if built_from != corpus_digest(collection.corpus.ids, collection.corpus.texts):
+    wanted = corpus_digest(collection.corpus.ids, collection.corpus.texts)
+    if built_from != wanted:
         raise IndexMismatchError(
             f"index {where} was built from another corpus ({_count(len(index), 'passage')}, digest "
             f"{built_from[:12]}) than the one evaluated ({_count(len(collection.corpus), 'passage')}, digest "
-            f"{corpus_digest(collection.corpus.ids, collection.corpus.texts)[:12]}); give another directory "
-            f"to build a new index there")
+            f"{wanted[:12]}); give another directory to build a new index there")
 
 
 def method_runs(methods: Sequence[str], *, embedder: TextEmbedder, reranker: PairScorer | None,
