@@ -14,7 +14,7 @@ from .model.heads import classify
 from .model.ops import softmax
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
-from .validate import check_pairs, check_positive_int, check_text, check_texts, is_single_pair
+from .validate import check_pairs, check_positive_int, check_query, check_text, check_texts, is_single_pair
 
 ACTIVATIONS = (None, "sigmoid", "softmax")
 
@@ -64,6 +64,9 @@ class CrossEncoder(Encoder):
             return self.predict([pairs], batch_size, activation, return_labels=return_labels)[0]
         pairs = check_pairs(pairs)
         check_positive_int(batch_size, "batch_size")
+        if activation == "softmax" and self.num_labels == 1:  # softmax over one label is 1.0 for every pair
+            raise ValueError(f"activation 'softmax' over the one label of {self.name} is 1.0 for every pair; "
+                             f"use 'sigmoid' for scores in 0..1 or None for raw logits")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         if return_labels and self.num_labels == 1:
@@ -84,8 +87,10 @@ class CrossEncoder(Encoder):
         """Documents ordered by score for ``query``, best first: ``[{"corpus_id", "score", "text"}]``.
 
         ``top_k`` keeps the best k (all when None or larger than the list). Ties keep input order.
+        ``corpus_id`` is the document's 0-based position in ``documents``, as in sentence-transformers. An
+        empty (or blank) query is a ``ValueError``, as in ``retrieval``'s searches.
         """
-        check_text(query, "query")
+        check_query(query)
         documents = check_texts(documents, "documents")
         if top_k is not None:
             check_positive_int(top_k, "top_k")

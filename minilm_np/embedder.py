@@ -5,12 +5,13 @@ config_sentence_transformers.json: prompts)."""
 from __future__ import annotations
 
 import os
+import warnings
 
 import numpy as np
 
 from ._encoder import Encoder, Progress, load, locate
 from .checkpoint.family import DEFAULT_EMBEDDER
-from .checkpoint.load import Checkpoint
+from .checkpoint.load import Checkpoint, plain_model_note
 from .checkpoint.pipeline import Pipeline, read_pipeline
 from .errors import ConfigError
 from .model.heads import PRECISIONS, l2_normalize, pool, quantize_embeddings
@@ -50,6 +51,9 @@ class Embedder(Encoder):
         """
         path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         pipeline = read_pipeline(path)
+        note = plain_model_note(path)
+        if note:  # as sentence-transformers warns
+            warnings.warn(f"{name} {note}", stacklevel=2)
         checkpoint, tokenizer = load(pipeline.transformer_dir, head=False)
         return cls(checkpoint, tokenizer, pipeline, name, threads, truncate_dim)
 

@@ -31,5 +31,19 @@ class TokenizerError(ModelLoadError):
     """The tokenizer files are missing or unreadable."""
 
 
+HUB_ADVICE = ("Pass a local directory instead, e.g. {how}, or fetch it where there is internet with "
+              "`python -m weights_tools download {repo_id} --dir DIR`.")
+
+
 class HubError(ModelLoadError):
-    """A Hub name could not be resolved to a local directory (offline, unknown, or no network)."""
+    """A Hub name could not be resolved to a local directory (offline, unknown, or no network).
+
+    ``problem`` says what went wrong, ``repo_id`` names the model and ``advice`` says what to do: by default
+    ``HUB_ADVICE``, with ``how`` the way to pass a directory (from Python, ``from_pretrained``; a command
+    line names its option instead)."""
+
+    def __init__(self, problem: str, repo_id: str, *, how: str = "from_pretrained('/path/to/model-dir')",
+                 advice: str | None = None):
+        self.problem, self.repo_id = problem, repo_id
+        self.advice = HUB_ADVICE.format(how=how, repo_id=repo_id) if advice is None else advice
+        super().__init__(f"{problem} {self.advice}".strip())

@@ -2,11 +2,12 @@
 
 NumPy releases the GIL inside matrix products and element-wise loops, so worker threads run the
 forward passes of different batches truly in parallel. BLAS's own threads would then compete with
-ours, so while workers run, OpenBLAS is held to one thread (and restored after). That needs OpenBLAS's
-``*_set_num_threads``, found through ctypes in the libraries this process has loaded (Linux); with any
-other BLAS, or none found, minilm-np runs batches one at a time and leaves BLAS's threads alone.
+ours, so while workers run, BLAS is held to one thread (and restored after). threadpoolctl finds and
+sets the thread count of whichever BLAS this process has loaded (OpenBLAS, MKL, BLIS, on any OS); with
+none it can control (Apple's Accelerate, for one), minilm-np runs batches one at a time and leaves
+BLAS's threads alone.
 
-Why not let OpenBLAS thread each product instead: everything between the products (attention, GELU,
+Why not let BLAS thread each product instead: everything between the products (attention, GELU,
 LayerNorm, ~30% of the work) then runs on one core. Measured on 2 cores with benchmarks/bench.py, OpenBLAS
 threading the products gave 191 short / 37.5 long pairs/s; worker threads, 239-249 / 48-51 (the GELU
 bias fusion landed in between and accounts for a few percent of that).
@@ -14,19 +15,9 @@ bias fusion landed in between and accounts for a few percent of that).
 
 from __future__ import annotations
 
-import ctypes
 import os
 import threading
 from contextlib import contextmanager
-from pathlib import Path
-
-import numpy as np
-
-# (get, set) symbol pairs, by OpenBLAS build: NumPy's wheels (scipy-openblas, 64-bit ints), others.
-_SYMBOLS = (("scipy_openblas_get_num_threads64_", "scipy_openblas_set_num_threads64_"),
-            ("scipy_openblas_get_num_threads", "scipy_openblas_set_num_threads"),
-            ("openblas_get_num_threads64_", "openblas_set_num_threads64_"),
-            ("openblas_get_num_threads", "openblas_set_num_threads"))
 
 
 def available_cpus() -> int:
@@ -37,57 +28,46 @@ def available_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def _numpy_openblas():
-    """(get, set) functions of the OpenBLAS that NumPy uses, or None."""
-    try:
-        maps = Path("/proc/self/maps").read_text()
-    except OSError:
-        return None
-    libs = sorted({line.split(None, 5)[-1] for line in maps.splitlines()
-                   if "openblas" in line.rsplit("/", 1)[-1].lower() and "/" in line})
-    numpy_dir = str(Path(np.__file__).resolve().parent.parent)
-    ours = [p for p in libs if p.startswith(numpy_dir) and "numpy" in p] or (libs if len(libs) == 1 else [])
-    for path in ours:
-        try:
-            lib = ctypes.CDLL(path)
-        except OSError:
-            continue
-        for get, set_ in _SYMBOLS:
-            if hasattr(lib, get) and hasattr(lib, set_):
-                getter, setter = getattr(lib, get), getattr(lib, set_)
-                getter.restype, setter.restype, setter.argtypes = ctypes.c_int, None, [ctypes.c_int]
-                return getter, setter
-    return None
+def _blas_libraries() -> list:
+    """threadpoolctl's controllers of the BLAS libraries loaded in this process: NumPy's (loaded by the time
+    a model runs, since every module above this one imports NumPy) and any other."""
+    from threadpoolctl import ThreadpoolController  # imported on first use: it scans the loaded libraries
+
+    return list(ThreadpoolController().select(user_api="blas").lib_controllers)
 
 
 class _BlasThreads:
-    """Holds OpenBLAS at one thread while any caller is inside ``single()``; restores it after the last
-    leaves. One per process, like the BLAS library it controls."""
+    """Holds BLAS at one thread while any caller is inside ``single()``; restores it after the last
+    leaves. One per process, like the BLAS libraries it controls."""
 
     def __init__(self):
         self._lock = threading.Lock()
         self._inside = 0
-        self._saved = None
-        self._fns = None
-        self._looked = False
+        self._saved: list[int] = []
+        self._libraries = None  # found on first use
+
+    @property
+    def libraries(self) -> list:
+        with self._lock:
+            if self._libraries is None:
+                self._libraries = _blas_libraries()
+            return self._libraries
 
     @property
     def controllable(self) -> bool:
-        with self._lock:
-            if not self._looked:
-                self._fns, self._looked = _numpy_openblas(), True
-            return self._fns is not None
+        return bool(self.libraries)
 
     @contextmanager
     def single(self):
-        if not self.controllable:
+        libraries = self.libraries
+        if not libraries:
             yield
             return
-        get, set_ = self._fns
         with self._lock:
             if self._inside == 0:
-                self._saved = get()
-                set_(1)
+                self._saved = [lib.num_threads for lib in libraries]
+                for lib in libraries:
+                    lib.set_num_threads(1)
             self._inside += 1
         try:
             yield
@@ -95,7 +75,8 @@ class _BlasThreads:
             with self._lock:
                 self._inside -= 1
                 if self._inside == 0:
-                    set_(self._saved)
+                    for lib, n in zip(libraries, self._saved):
+                        lib.set_num_threads(n)
 
 
 BLAS = _BlasThreads()

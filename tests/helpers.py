@@ -13,6 +13,7 @@ import numpy as np
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODELS = FIXTURES / "models"
+BEIR = FIXTURES / "beir-cities"  # a small collection in BEIR's layout
 REFERENCE = FIXTURES / "reference"
 CRANFIELD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cranfield"
 TORCH_BIN = FIXTURES / "torch_bin"  # torch.save files and what they hold
@@ -128,6 +129,15 @@ class FakeReranker:
         if progress is not None:
             progress(len(pairs))
         return np.array(scores, dtype=np.float32)
+
+    def rank(self, query, documents, top_k=None, batch_size=32, activation=None, progress=None):
+        """CrossEncoder.rank's answer: [{"corpus_id", "score", "text"}] best first, ties in input order."""
+        from minilm_np.validate import check_query
+
+        check_query(query)
+        scores = self.predict([(query, d) for d in documents], batch_size, activation, progress)
+        order = np.argsort(-scores, kind="stable")[:top_k]
+        return [{"corpus_id": int(i), "score": float(scores[i]), "text": documents[i]} for i in order]
 
 
 # --------------------------------------------------------------------------------------------------

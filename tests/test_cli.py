@@ -1,6 +1,7 @@
 """The CLI through ``main(argv)``: model-free with fake scorers patched in, then with real model files."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -12,7 +13,8 @@ import pytest
 from minilm_np import cli
 from minilm_np.cli import commands
 from minilm_np.cli.output import progress_bar
-from helpers import TEXTS, FakeEmbedder, FakeReranker
+from minilm_np.errors import HubError
+from helpers import BEIR, TEXTS, FakeEmbedder, FakeReranker
 
 FIXTURE_MODELS = Path(__file__).parent / "fixtures" / "models"
 
@@ -22,11 +24,11 @@ def fakes(monkeypatch):
     """Every model the CLI loads is a fake; returns the names it was asked for."""
     asked = []
 
-    def embedder(name):
+    def embedder(name, option="--embedder"):
         asked.append(("embedder", name))
         return FakeEmbedder()
 
-    def reranker(name):
+    def reranker(name, option="--reranker"):
         asked.append(("reranker", name))
         return FakeReranker()
 
@@ -129,7 +131,7 @@ def test_index_build_then_search_and_mismatch(capsys, fakes, corpus_file, tmp_pa
     code, out, _ = run(capsys, "search", "paris france", "--index", str(tmp_path / "idx"), "--mode", "rerank", "--json")
     assert code == 0 and json.loads(out)["results"][0]["text"] == "Paris is the capital of France."
 
-    def other(name):
+    def other(name, option=None):
         e = FakeEmbedder()
         e.name = "other-embedder"
         return e
@@ -184,7 +186,7 @@ def test_debug_shows_the_exception(fakes, tmp_path):
 
 
 def test_keyboard_interrupt_exits_130(capsys, monkeypatch, corpus_file):
-    def interrupted(name):
+    def interrupted(name, option=None):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(commands, "load_embedder", interrupted)
@@ -226,7 +228,7 @@ def test_eval_on_files(capsys, fakes, tmp_path):
     code, out, err = run(capsys, "eval", *files, "--top-n", "3", "--rerank-pool", "0", "--json", "--recall-at", "5")
     assert code == 0, err
     d = json.loads(out)
-    assert d["queries"] == 2 and "1 queries without judgements skipped" in d["setup"]
+    assert d["queries"] == 2 and "1 query without judgements skipped" in d["setup"]
     assert set(d["methods"]) == {"embed", "rerank (all passages)", "two-stage (top-3)"}
     for m in d["methods"].values():
         assert {"ndcg@10", "mrr@10", "recall@5", "seconds_per_query"} <= set(m)
@@ -237,6 +239,176 @@ def test_eval_on_files(capsys, fakes, tmp_path):
     assert not any(line.startswith("rerank") for line in out.splitlines())  # not asked for
     code, _, err = run(capsys, "eval", *files, "--methods", "bm25")
     assert code == 1 and "--methods" in err
+
+
+def test_eval_on_a_beir_collection(capsys, fakes, tmp_path):
+    code, out, err = run(capsys, "eval", "--beir", str(BEIR), "--json", "--top-n", "4", "--rerank-pool", "0")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["queries"] == 3 and "split test" in d["setup"] and "title" in d["setup"]
+    assert set(d["methods"]) == {"embed", "two-stage (top-4)", "rerank (all passages)"}
+    code, out, err = run(capsys, "eval", "--beir", str(BEIR), "--split", "dev", "--methods", "embed", "--json")
+    assert code == 0, err
+    assert json.loads(out)["queries"] == 1
+    code, _, err = run(capsys, "eval", "--beir", str(BEIR), "--split", "train")
+    assert code == 1 and "qrels/train.tsv not found" in err and "dev, test" in err
+
+
+def test_split_means_beir_on_eval_and_passages_elsewhere(capsys, fakes, tmp_path, corpus_file):
+    code, _, err = run(capsys, "eval", *_cranfield_like(tmp_path), "--split", "lines")
+    assert code == 1 and "--split chooses a BEIR split" in err and "--passages" in err
+    code, out, err = run(capsys, "search", "q", "--corpus", str(corpus_file), "--split", "paragraphs", "--json",
+                         "--mode", "embed")  # the old spelling of --passages, kept on the other commands
+    assert code == 0 and json.loads(out)["corpus_size"] == 1, err
+
+
+def test_eval_run_files_score_alike_in_trec_eval(capsys, fakes, tmp_path):
+    pytrec_eval = pytest.importorskip("pytrec_eval", reason="the test extra installs pytrec-eval-terrier")
+    from minilm_np.evaluation.datasets.trec import read_qrels
+
+    code, out, err = run(capsys, "eval", "--beir", str(BEIR), "--run-out", str(tmp_path / "run.trec"), "--json",
+                         "--top-n", "3", "--rerank-pool", "5", "--k", "3", "--recall-at", "5")
+    assert code == 0, err
+    d = json.loads(out)
+    assert set(d["run_files"].values()) == {str(tmp_path / f"run.{m}.trec") for m in ("embed", "two-stage", "rerank")}
+    qrels = {q: {doc: int(g) for doc, g in judged.items()} for q, judged in read_qrels(BEIR / "qrels/test.tsv").items()}
+    for label, path in d["run_files"].items():
+        lines = [line.split() for line in Path(path).read_text(encoding="utf-8").splitlines()]
+        assert {line[1] for line in lines} == {"Q0"} and len({line[5] for line in lines}) == 1
+        run_dict = {}
+        for q, _, doc, rank, score, _ in lines:
+            run_dict.setdefault(q, {})[doc] = float(score)
+        trec = pytrec_eval.RelevanceEvaluator(qrels, {"ndcg_cut.3", "recall.5"}).evaluate(run_dict)
+        ours = d["methods"][label]
+        assert ours["ndcg@3"] == pytest.approx(sum(v["ndcg_cut_3"] for v in trec.values()) / len(trec), abs=1e-9)
+        assert ours["recall@5"] == pytest.approx(sum(v["recall_5"] for v in trec.values()) / len(trec), abs=1e-9)
+    code, _, err = run(capsys, "eval", "--beir", str(BEIR), "--run-out", str(tmp_path / "nodir" / "run.trec"))
+    assert code == 1 and "the directory" in err and "does not exist" in err
+
+
+def test_eval_reuses_a_saved_index_and_refuses_another_corpus(capsys, fakes, tmp_path):
+    idx = tmp_path / "idx"
+    code, out, err = run(capsys, "eval", "--beir", str(BEIR), "--methods", "embed", "--index", str(idx))
+    assert code == 0, err
+    assert f"saved to {idx}" in out and (idx / "meta.json").is_file()
+    first = out.splitlines()[-1]
+    code, out, err = run(capsys, "eval", "--beir", str(BEIR), "--methods", "embed", "--index", str(idx))
+    assert code == 0, err
+    assert f"the index in {idx} was searched" in out and out.splitlines()[-1].split()[:4] == first.split()[:4]
+    assert fakes.count(("embedder", "fake-embedder")) == 1  # no --embedder: the one that built the index
+    code, out, err = run(capsys, "eval", *_cranfield_like(tmp_path), "--index", str(idx))
+    assert code == 1 and "built from another corpus" in err and err.count("\n") == 1
+
+    def other(name, option=None):
+        e = FakeEmbedder()
+        e.name = "other-embedder"
+        return e
+
+    commands.load_embedder = other  # undone by the monkeypatch fixture
+    code, _, err = run(capsys, "eval", "--beir", str(BEIR), "--index", str(idx), "--embedder", "x")
+    assert code == 1 and "fake-embedder" in err and "other-embedder" in err
+
+
+def test_eval_without_a_reranker_runs_what_it_can(capsys, fakes, tmp_path, monkeypatch):
+    def offline(name, option="--reranker"):
+        raise HubError(f"model '{name}' offline and not in the local cache.", name)
+
+    monkeypatch.setattr(commands, "load_reranker", offline)
+    code, out, err = run(capsys, "eval", "--beir", str(BEIR))  # default methods
+    assert code == 0, err
+    assert "warning: the reranker could not be loaded" in err and "--methods embed" in err
+    assert [line.split()[0] for line in out.splitlines() if line.startswith(("embed ", "two-stage", "rerank"))] == ["embed"]
+    code, out, err = run(capsys, "eval", "--beir", str(BEIR), "--methods", "embed,two-stage")  # asked for
+    assert code == 1 and "offline" in err and "Without a reranker, eval can run --methods embed" in err
+
+
+def test_help_shows_the_defaults(capsys):
+    code, out, _ = run(capsys, "eval", "--help")
+    assert code == 0
+    flat = " ".join(out.split())
+    for text in ("default: all three when the reranker can be loaded, else embed alone",
+                 "default L-6, which comes from the Hugging Face Hub",
+                 "default test", "(default 10)", "(default 100)", "(default 32)"):
+        assert text in flat, text
+    code, out, _ = run(capsys, "embed", "--help")
+    assert "ends in Normalize" in " ".join(out.split())
+
+
+def test_rank_takes_documents_from_arguments_and_a_file_together(capsys, fakes, tmp_path):
+    docs = tmp_path / "docs.txt"
+    docs.write_text("Paris is in France.\n\nBerlin people live here.\n", encoding="utf-8")
+    code, out, err = run(capsys, "rank", "berlin people", "First argument.", "--docs-file", str(docs),
+                         "Berlin people argument after the option.", "--json")
+    assert code == 0, err
+    hits = json.loads(out)["results"]
+    by_id = {h["id"]: (h["index"], h["text"]) for h in hits}
+    assert by_id == {"1": (0, "First argument."), "2": (1, "Berlin people argument after the option."),
+                     "3": (2, "Paris is in France."), "4": (3, "Berlin people live here.")}
+    code, _, err = run(capsys, "rank", "q", "d", "--frobnicate")
+    assert code == 2 and "unrecognized arguments: --frobnicate" in err
+
+
+def test_rank_and_search_number_passages_alike(capsys, fakes, tmp_path):
+    docs = tmp_path / "docs.txt"
+    docs.write_text("\n".join(TEXTS), encoding="utf-8")
+    _, out, _ = run(capsys, "rank", "berlin people", "--docs-file", str(docs), "--json", "--top-k", "3")
+    ranked = [(h["id"], h["index"], h["text"]) for h in json.loads(out)["results"]]
+    _, out, _ = run(capsys, "search", "berlin people", "--corpus", str(docs), "--passages", "lines", "--mode",
+                    "rerank", "--top-k", "3", "--json")
+    searched = [(h["id"], h["index"], h["text"]) for h in json.loads(out)["results"]]
+    assert ranked == searched and ranked[0][:2] == ("3", 2)  # id: 1-based string; index: 0-based position
+
+
+@pytest.mark.parametrize("command", [["rank", " ", "a doc"], ["search", " ", "--corpus", "{corpus}", "--mode", "rerank"]])
+def test_an_empty_query_is_refused_alike(capsys, fakes, corpus_file, command):
+    code, _, err = run(capsys, *[a.replace("{corpus}", str(corpus_file)) for a in command])
+    assert code == 1 and err == "minilm-np: error: query is empty\n"
+
+
+def test_two_stage_refuses_more_results_than_its_pool(capsys, fakes, corpus_file):
+    code, out, err = run(capsys, "search", "q", "--corpus", str(corpus_file), "-n", "2", "-k", "5")
+    assert code == 1 and out == ""
+    assert "--top-k (5) is larger than --top-n (2)" in err and "at most 2 passages" in err
+    assert fakes == []  # refused before any model was loaded
+    code, _, err = run(capsys, "compare", "q", "--corpus", str(corpus_file), "-n", "2", "-k", "5")
+    assert code == 1 and "--top-k (5) is larger than --top-n (2)" in err
+
+
+def test_output_paths_are_checked_in_words_before_the_work(capsys, fakes, corpus_file, tmp_path):
+    code, _, err = run(capsys, "index", "build", "--corpus", str(corpus_file), "--out", str(corpus_file))
+    assert code == 1 and "is a file, and an index is a directory" in err and "Errno" not in err
+    assert fakes == []
+    code, _, err = run(capsys, "embed", "a", "--out", "/nonexistent/dir/v.npy")
+    assert code == 1 and err == ("minilm-np: error: --out /nonexistent/dir/v.npy: the directory /nonexistent/dir "
+                                 "does not exist; create it first\n")
+    code, _, err = run(capsys, "embed", "a", "--out", str(tmp_path))
+    assert code == 1 and "is a directory; give a file name" in err
+
+
+def test_counts_read_as_english(capsys, fakes, tmp_path):
+    one = tmp_path / "one.txt"
+    one.write_text("Only one passage here.", encoding="utf-8")
+    code, out, _ = run(capsys, "index", "build", "--corpus", str(one), "--out", str(tmp_path / "idx"))
+    assert code == 0 and "indexed 1 passage from" in out
+    _, out, _ = run(capsys, "search", "passage", "--corpus", str(one), "--mode", "embed")
+    assert "top 1 of 1 passage for" in out
+
+
+def test_os_errors_read_without_errno(capsys, fakes, tmp_path):
+    from minilm_np.cli.output import one_line
+
+    assert one_line(PermissionError(13, "Permission denied", "/x/y")) == "/x/y: Permission denied"
+    assert one_line(FileNotFoundError("corpus not found: a.txt")) == "corpus not found: a.txt"
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`minilm-np models | head -0`: no complaint on stderr, the status a shell gives a tool SIGPIPE ended."""
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before anything is written
+    proc = subprocess.run([sys.executable, "-m", "minilm_np", "models"], stdout=write, stderr=subprocess.PIPE,
+                          text=True, timeout=120)
+    os.close(write)
+    assert proc.stderr == "" and proc.returncode == 141
 
 
 # --------------------------------------------------------------------------------------------------
@@ -257,7 +429,7 @@ def test_rank_and_inspect_with_tiny_models(capsys, tiny_models, tmp_path):
                          "paris is in france", "--model", str(ce), "--json")
     assert code == 0, err
     d = json.loads(out)
-    assert len(d["results"]) == 2 and {"corpus_id", "score", "text"} <= set(d["results"][0])
+    assert len(d["results"]) == 2 and {"id", "index", "score", "text"} <= set(d["results"][0])
     code, out, err = run(capsys, "inspect", "how many people", "berlin", "a much longer passage here",
                          "--model", str(ce))
     assert code == 0, err
@@ -288,7 +460,7 @@ def test_inspect_png_without_matplotlib(capsys, tiny_models, tmp_path, monkeypat
     monkeypatch.setitem(sys.modules, "matplotlib.figure", None)
     monkeypatch.setitem(sys.modules, "matplotlib.colors", None)
     code, out, err = run(capsys, "inspect", "q", "a passage", "--model", str(ce), "--png", str(tmp_path / "b.png"))
-    assert code == 1 and "input_ids" in out  # the text view is still printed
+    assert code == 1 and out == ""  # refused before the table is printed
     assert err.count("\n") == 1 and 'pip install "minilm-np[plot]"' in err
     assert not (tmp_path / "b.png").exists()
 
@@ -324,3 +496,43 @@ def test_console_script():
     proc = subprocess.run([sys.executable, "-m", "minilm_np", "search", "q", "--corpus", "/nonexistent/x.txt"],
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == 1 and proc.stderr.startswith("minilm-np: error:") and "Traceback" not in proc.stderr
+
+
+def test_activation_choices_are_the_apis(capsys, tiny_models):
+    from minilm_np.cross_encoder import ACTIVATIONS
+    from minilm_np.cli.main import ACTIVATION_NAMES
+
+    assert ACTIVATION_NAMES == tuple("none" if a is None else a for a in ACTIVATIONS)
+    ce, _ = tiny_models
+    code, out, err = run(capsys, "rank", "q", "a", "b", "--model", str(ce), "--activation", "softmax")
+    assert code == 1 and "softmax' over the one label" in err and "sigmoid" in err
+    code, out, err = run(capsys, "rank", "q", "a", "b", "--model", str(ce), "--activation", "sigmoid", "--json")
+    assert code == 0 and all(0 < h["score"] < 1 for h in json.loads(out)["results"])
+
+
+def test_embed_warns_where_the_model_will_not_do_what_was_asked(capsys, tiny_models):
+    ce, emb = tiny_models
+    code, out, err = run(capsys, "embed", "a text", "--model", str(emb), "--no-normalize", "--json")
+    assert code == 0 and err.startswith("minilm-np: warning: ") and "ends in a Normalize module" in err
+    vector = json.loads(out)["embeddings"][0]["vector"]
+    assert abs(np.linalg.norm(vector) - 1) < 1e-5  # unit length, as the warning says
+    code, out, err = run(capsys, "embed", "a text", "--model", str(ce))
+    assert code == 0 and err.count("\n") == 1
+    assert err.startswith("minilm-np: warning: ") and "is a cross-encoder" in err and "mean-pooled" in err
+
+
+def test_offline_hub_advice_speaks_of_the_option(capsys, monkeypatch):
+    from minilm_np.checkpoint.hub import resolve
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    try:
+        resolve("L-6")
+        pytest.skip("cross-encoder/ms-marco-MiniLM-L-6-v2 is in the local Hugging Face cache")
+    except HubError:
+        pass
+    code, _, err = run(capsys, "rank", "q", "d")
+    assert code == 1 and err.count("\n") == 1
+    assert "--model /path/to/model-dir" in err and "from_pretrained" not in err
+    assert "HF_HUB_OFFLINE is set" in err and "local_files_only=False" not in err
+    code, _, err = run(capsys, "eval", "--beir", str(BEIR), "--methods", "rerank", "--reranker", "L-2")
+    assert code == 1 and "--reranker /path/to/model-dir" in err

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from minilm_np.retrieval.corpus import Corpus, CorpusError, corpus_from_texts, read_corpus
+from minilm_np.retrieval.corpus import Corpus, CorpusError, as_passages, corpus_from_texts, join_title, read_corpus
 
 
 def test_text_file_split_into_sentences_by_default(tmp_path):
@@ -31,6 +31,50 @@ def test_jsonl_with_and_without_ids(tmp_path):
     assert corpus.texts == ["first. still first", "second", "x"]
 
 
+def test_jsonl_with_beir_ids_and_titles(tmp_path):
+    f = tmp_path / "corpus.jsonl"
+    lines = [{"_id": "doc1", "title": "Berlin", "text": "A city in Germany."},
+             {"_id": "doc2", "title": "", "text": "No title here."},
+             {"_id": 3, "text": "No title field."},
+             {"_id": "doc4", "title": "Title only", "text": ""},
+             {"_id": "doc5", "title": None, "text": "A null title."},
+             {"_id": "both", "id": "ignored", "text": "_id wins over id."}]
+    f.write_text("\n".join(json.dumps(r) for r in lines) + "\n", encoding="utf-8")
+    corpus = read_corpus(f)
+    assert corpus.ids == ["doc1", "doc2", "3", "doc4", "doc5", "both"]
+    assert corpus.texts == ["Berlin A city in Germany.", "No title here.", "No title field.", "Title only",
+                            "A null title.", "_id wins over id."]
+
+
+def test_titles_are_joined_as_beir_sentence_bert_does():
+    # beir.retrieval.models.SentenceBERT.encode_corpus: (doc["title"] + sep + doc["text"]).strip(), sep=" "
+    assert join_title("Title", "text") == "Title text"
+    assert join_title("", "text") == "text"
+    assert join_title(None, " text ") == "text"
+    assert join_title("Title ", "text") == "Title  text"  # inner spaces kept, as BEIR keeps them
+
+
+def test_jsonl_message_says_at_once(tmp_path):
+    f = tmp_path / "bad.jsonl"
+    f.write_text('{"text": "unterminated\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match="Unterminated string starting at column 10") as info:
+        read_corpus(f)
+    assert "at at" not in str(info.value)
+
+
+def test_plain_lists_become_a_corpus():
+    assert as_passages(["a", "", "b"]) == Corpus(["1", "3"], ["a", "b"])
+    assert as_passages([("x", "a"), ("y", "b")]) == Corpus(["x", "y"], ["a", "b"])
+    corpus = Corpus(["k"], ["kept as it is"])
+    assert as_passages(corpus) is corpus
+    with pytest.raises(TypeError, match="a corpus is a list of str.*got str"):
+        as_passages("ab")
+    with pytest.raises(TypeError, match=r"texts\[1\] must be a str"):
+        as_passages(["a", 3])
+    with pytest.raises(TypeError, match="a corpus is a list of str"):
+        as_passages(42)
+
+
 @pytest.mark.parametrize(
     "content, message",
     [
@@ -39,6 +83,8 @@ def test_jsonl_with_and_without_ids(tmp_path):
         ('{"text": 5}\n', 'line 1: "text" must be a string'),
         ('["text"]\n', "line 1: expected a JSON object"),
         ('{"id": [1], "text": "a"}\n', 'line 1: "id" must be'),
+        ('{"_id": null, "text": "a"}\n', 'line 1: "_id" must be'),
+        ('{"title": 5, "text": "a"}\n', 'line 1: "title" must be a string'),
         ('{"id": 1, "text": "a"}\n{"id": "1", "text": "b"}\n', "duplicate id '1'"),
     ],
 )

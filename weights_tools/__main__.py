@@ -4,13 +4,15 @@
     python -m weights_tools inspect DIR
     python -m weights_tools cast DIR DST --dtype float16|bfloat16 [--reference NPZ] [--max-drift X]
     python -m weights_tools download NAME [--revision R] [--dir DIR] [--cache-dir C] [--offline]
-    python -m weights_tools verify DIR [--reference NPZ] [--inputs JSON] [--tolerance X]
+    python -m weights_tools verify DIR [--reference NPZ] [--inputs JSON] [--cranfield DIR] [--tolerance X]
+    python -m weights_tools make-standin DIR [--from SRC] [--seed N] [--force]
     python -m weights_tools make-fixtures [...]              (needs torch; see tests/fixtures/README.md)
     python -m weights_tools make-torch-bin-fixtures [...]    (needs torch)
     python -m weights_tools make-arch-fixtures [...]         (needs torch; RoBERTa/XLM-R/ELECTRA/DistilBERT, pipelines)
 
 Exit status: 0 success; 1 an error (one line on stderr; --debug shows the traceback); 2 usage;
-3 the command ran but its check failed (inspect: would not load; verify/cast: beyond tolerance).
+3 the command ran but its check failed (inspect: would not load; verify/cast: beyond tolerance);
+141 stdout's reader went away (``| head``), as for any Unix tool.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import argparse
 import importlib
 import sys
 
+from minilm_np.cli.output import quiet_broken_pipe
 from minilm_np.errors import ModelLoadError
 
 from . import ToolError
@@ -30,6 +33,8 @@ COMMANDS = {
     "cast": ("weights_tools.cast", "float16/bfloat16 copy of a checkpoint and its score drift"),
     "download": ("weights_tools.download", "fetch a model through the Hub cache (converting a .bin-only one)"),
     "verify": ("weights_tools.verify", "compare the engine with stored reference outputs"),
+    "make-standin": ("weights_tools.make_standin", "an MS MARCO L-6-shaped cross-encoder made from local "
+                                                   "all-MiniLM-L6-v2 weights (no Hub)"),
 }
 # Commands with their own argument parsing, run as module.main(argv); imported only when used.
 DELEGATED = {
@@ -51,10 +56,14 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # --help, or a usage error argparse already printed
         return e.code if isinstance(e.code, int) else 2
     try:
-        return args.module.run(args)
+        code = args.module.run(args)
+        sys.stdout.flush()  # a reader that has gone shows here, not as a complaint at exit
+        return code
     except KeyboardInterrupt:
         print("weights_tools: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout's reader has gone (`| head`): stop quietly, as Unix tools do
+        return quiet_broken_pipe()
     except (ModelLoadError, ToolError, OSError, ValueError) as e:
         if args.debug:
             raise

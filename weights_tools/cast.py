@@ -16,6 +16,9 @@ reference ``.npz`` (``--reference``, the format ``verify`` reads). ``--max-drift
 
 from __future__ import annotations
 
+import os
+import shutil
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -78,32 +81,58 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    cast_dir(args.src, args.dst, args.dtype, overwrite=args.force)
     if args.no_drift:
+        cast_dir(args.src, args.dst, args.dtype, overwrite=args.force)
         return 0
+    check_destination(args.src, args.dst, overwrite=args.force)
     pairs = texts = None
     if args.reference:
         from .verify import load_reference
         ref = load_reference(args.reference)
         pairs, texts = ref.pairs, ref.texts
-    drift = score_drift(args.src, args.dst, pairs=pairs, texts=texts)
+    # Cast beside DST and move the files in only once the drift passes: a failed check leaves DST as it was.
+    args.dst.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix=f".{args.dst.name}.cast-", dir=args.dst.parent) as staging:
+        said = []
+        cast_dir(args.src, Path(staging), args.dtype, log=said.append)
+        drift = score_drift(args.src, Path(staging), pairs=pairs, texts=texts)
+        if args.max_drift is not None and not drift.max_abs <= args.max_drift:
+            print(drift.describe())
+            print(f"FAILED: drift {drift.max_abs:.3g} exceeds --max-drift {args.max_drift:g}; nothing was "
+                  f"written to {args.dst}")
+            return CHECK_FAILED
+        _move_into(Path(staging), args.dst)
+    print(said[0].replace(str(Path(staging)), str(args.dst)))  # "wrote DST/model.safetensors: sizes"
     print(drift.describe())
-    if args.max_drift is not None and not drift.max_abs <= args.max_drift:
-        print(f"FAILED: drift {drift.max_abs:.3g} exceeds --max-drift {args.max_drift:g}")
-        return CHECK_FAILED
     return 0
 
 
-def cast_dir(src: Path, dst: Path, dtype: str, *, overwrite: bool = False, log=print) -> Path:
-    """Write ``dst/model.safetensors`` with ``src``'s floating tensors cast to ``dtype``; copy the rest."""
+def _move_into(staging: Path, dst: Path) -> None:
+    """Every file and folder of ``staging`` into ``dst`` (created if needed), replacing what is there."""
+    dst.mkdir(parents=True, exist_ok=True)
+    for entry in staging.iterdir():
+        if entry.is_dir() and (dst / entry.name).is_dir():
+            shutil.rmtree(dst / entry.name)
+        os.replace(entry, dst / entry.name)
+
+
+def check_destination(src: Path, dst: Path, *, overwrite: bool) -> None:
+    """The source exists and is not ``dst``; ``dst`` holds no model.safetensors unless ``overwrite``."""
     src, dst = Path(src), Path(dst)
     if not src.is_dir():
         raise ModelNotFoundError(f"model directory not found: {src}")
     out = dst / "model.safetensors"
     if out.exists() and not overwrite:
         raise ToolError(f"{out} already exists (use --force to overwrite)")
-    if src.resolve() == dst.resolve():
+    if dst.exists() and src.resolve() == dst.resolve():
         raise ToolError(f"{dst} is the source directory; cast into another one")
+
+
+def cast_dir(src: Path, dst: Path, dtype: str, *, overwrite: bool = False, log=print) -> Path:
+    """Write ``dst/model.safetensors`` with ``src``'s floating tensors cast to ``dtype``; copy the rest."""
+    src, dst = Path(src), Path(dst)
+    check_destination(src, dst, overwrite=overwrite)
+    out = dst / "model.safetensors"
     source = weights_file(src)
     tensors = cast_tensors(read_tensors(source), dtype)
     dst.mkdir(parents=True, exist_ok=True)

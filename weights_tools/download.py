@@ -15,7 +15,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-from minilm_np.errors import ModelNotFoundError
+from minilm_np.errors import HubError, ModelNotFoundError
 from minilm_np.checkpoint.family import hub_id_for
 from minilm_np.checkpoint.hub import resolve
 
@@ -31,8 +31,12 @@ def add_arguments(parser) -> None:
 
 
 def run(args) -> int:
-    path = download(args.name, revision=args.revision, dst=args.dir, cache_dir=args.cache_dir,
-                    local_files_only=True if args.offline else None)
+    try:
+        path = download(args.name, revision=args.revision, dst=args.dir, cache_dir=args.cache_dir,
+                        local_files_only=True if args.offline else None)
+    except HubError as e:  # the engine's advice (pass a directory, or run this command) does not fit here
+        raise HubError(e.problem, e.repo_id, advice="Run this command where there is internet (without --offline "
+                                                    "or HF_HUB_OFFLINE), then copy the directory it writes.") from None
     print(path)
     return 0
 

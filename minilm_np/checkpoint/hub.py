@@ -43,9 +43,10 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
         packaged = _packaged_embedder()
         if packaged is not None:
             return packaged
-    if local_files_only is None:
-        local_files_only = os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
-    return _download(repo_id, revision, cache_dir, local_files_only)
+    offline_by = "local_files_only=True" if local_files_only else None
+    if local_files_only is None and _hub_offline():
+        offline_by = "HF_HUB_OFFLINE is set"
+    return _download(repo_id, revision, cache_dir, offline_by)
 
 
 def model_name(name_or_path: str | os.PathLike, path: Path) -> str:
@@ -64,7 +65,14 @@ def _packaged_embedder() -> Path | None:
     return path if (path / "model.safetensors").is_file() else None
 
 
-def _download(repo_id: str, revision: str | None, cache_dir: str | None, local_files_only: bool) -> Path:
+def _hub_offline() -> bool:
+    """HF_HUB_OFFLINE, read at call time."""
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _download(repo_id: str, revision: str | None, cache_dir: str | None, offline_by: str | None) -> Path:
+    """``offline_by``: why only the cache may be used (None: the Hub may be asked)."""
+    local_files_only = offline_by is not None
     try:
         from huggingface_hub import hf_hub_download, snapshot_download
         snapshot = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
@@ -74,11 +82,10 @@ def _download(repo_id: str, revision: str | None, cache_dir: str | None, local_f
             hf_hub_download(repo_id, "pytorch_model.bin", revision=revision, cache_dir=cache_dir,
                             local_files_only=local_files_only)
     except Exception as e:  # huggingface_hub's own errors, httpx/requests connection errors, OSError
-        how = "offline and not in the local cache" if local_files_only else "could not be fetched"
-        raise HubError(
-            f"model '{repo_id}{'@' + revision if revision else ''}' {how} ({type(e).__name__}: "
-            f"{str(e).splitlines()[0] if str(e) else ''}). Pass a local directory instead, "
-            f"e.g. from_pretrained('/path/to/model-dir'), or fetch it where there is internet with "
-            f"`python -m weights_tools download {repo_id} --dir DIR`."
-        ) from None
+        model = f"model '{repo_id}{'@' + revision if revision else ''}'"
+        if local_files_only:  # huggingface_hub's text would only advise local_files_only=False
+            problem = f"{model} offline and not in the local cache ({offline_by})."
+        else:
+            problem = f"{model} could not be fetched ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''})."
+        raise HubError(problem, repo_id) from None
     return snapshot

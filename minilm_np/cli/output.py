@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import textwrap
 from contextlib import contextmanager
@@ -86,4 +87,30 @@ def clip(text: str, width: int = 80) -> str:
 
 
 def one_line(error: BaseException) -> str:
+    """The error as one line; an OSError from the system as "path: what went wrong", without "[Errno N]"."""
+    if isinstance(error, OSError) and error.strerror and error.filename is not None:
+        return f"{error.filename}: {error.strerror}"
     return " ".join(str(error).split()) or type(error).__name__
+
+
+def warn(message: str) -> None:
+    print(f"minilm-np: warning: {' '.join(message.split())}", file=sys.stderr)
+
+
+def plural(n: int, one: str, many: str | None = None) -> str:
+    """ "1 passage", "2 passages"; ``many`` for irregular words ("queries")."""
+    return f"{n} {one if n == 1 else many or one + 's'}"
+
+
+SIGPIPE_STATUS = 141  # 128 + SIGPIPE: what a shell reports for a tool that a closed pipe stopped
+
+
+def quiet_broken_pipe() -> int:
+    """After stdout's reader has gone (``| head``): point stdout at /dev/null, so that Python's own flush at
+    exit does not complain either, and return the status a shell shows for such a tool."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):  # stdout is not a file (captured, as in tests)
+        pass
+    return SIGPIPE_STATUS

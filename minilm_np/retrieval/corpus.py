@@ -4,8 +4,11 @@ Three inputs are read:
 
 * a text file (``.txt`` or any extension other than ``.jsonl``): split into sentences by default, or by
   lines or paragraphs (see ``minilm_np.text.passages``); ids are the passage numbers "1", "2", ... in file order;
-* a ``.jsonl`` file: one JSON object per line with a string ``text`` and an optional ``id`` (string or
-  integer; the line number when absent); each record is one passage, never split further;
+* a ``.jsonl`` file: one JSON object per line with a string ``text``, an optional ``id`` or ``_id`` (string
+  or integer; the line number when absent; BEIR names it ``_id``) and an optional ``title``, joined before
+  the text as BEIR's sentence-transformers models do (``beir.retrieval.models.SentenceBERT``, separator
+  " "): ``(title + " " + text).strip()``, so an empty title leaves the text alone; each record is one
+  passage, never split further;
 * a directory: every ``*.txt`` file under it (sorted by path), each split as a text file, with ids
   "name.txt:3" (the relative path, a colon and the passage number within that file).
 
@@ -16,10 +19,14 @@ ids or a malformed JSON line is a ``CorpusError`` (a ``ValueError``) naming the 
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..text.passages import SPLIT_MODES, split_text
+
+
+TITLE_SEPARATOR = " "  # BEIR's SentenceBERT default ``sep``
 
 
 class CorpusError(ValueError):
@@ -57,6 +64,41 @@ def corpus_from_texts(texts: list[str], ids: list[str] | None = None, *, source:
     corpus = Corpus([i for i, _ in kept], [t for _, t in kept], source=source)
     check_unique(corpus)
     return corpus
+
+
+def as_passages(corpus) -> "Corpus":
+    """What a retrieval function takes as its corpus: anything with ``ids`` and ``texts`` (a ``Corpus``, an
+    ``EmbeddingIndex``) as it is; a list of str (ids "1", "2", ...) or of (id, text) pairs made into a
+    ``Corpus`` by ``corpus_from_texts`` (so empty texts are dropped, their ids unused)."""
+    if hasattr(corpus, "ids") and hasattr(corpus, "texts"):
+        return corpus
+    if isinstance(corpus, (str, bytes)) or not isinstance(corpus, Sequence):
+        raise TypeError(f"a corpus is a list of str, a list of (id, text) pairs or a Corpus, "
+                        f"got {type(corpus).__name__}")
+    if corpus and all(isinstance(item, tuple) and len(item) == 2 for item in corpus):
+        return corpus_from_texts([text for _, text in corpus], [ident for ident, _ in corpus])
+    return corpus_from_texts(corpus)
+
+
+def gather_passages(texts: Sequence[str], path: str | Path | None = None, *, split: str = "lines") -> Corpus:
+    """Passages given one by one (ids "1", "2", ...), then those of the corpus file at ``path`` (if any):
+    a text file's numbered on after them, a ``.jsonl`` file's or a directory's with their own ids. The ids
+    are those ``read_corpus`` gives the file alone, shifted past the given texts."""
+    given = corpus_from_texts(texts)
+    if path is None:
+        return given
+    found = read_corpus(path, split=split)
+    path = Path(path)
+    if not path.is_dir() and path.suffix.lower() != ".jsonl":  # numbered passages: number on
+        found = Corpus([str(int(i) + len(texts)) for i in found.ids], found.texts, source=found.source)
+    corpus = Corpus(given.ids + found.ids, given.texts + found.texts, source=str(path))
+    check_unique(corpus)
+    return corpus
+
+
+def join_title(title, text: str) -> str:
+    """A passage from a title and a text, as BEIR's sentence-transformers models join them."""
+    return ((title or "") + TITLE_SEPARATOR + text).strip()
 
 
 def read_corpus(path: str | Path, *, split: str = "sentences", encoding: str = "utf-8") -> Corpus:
@@ -104,7 +146,9 @@ def _read_jsonl(path: Path, encoding: str) -> Corpus:
         try:
             record = json.loads(line)
         except json.JSONDecodeError as e:
-            raise CorpusError(f"{path} line {number}: not valid JSON ({e.msg} at column {e.colno})") from None
+            # e.msg may end in "at" ("Unterminated string starting at"): say "at" once
+            raise CorpusError(f"{path} line {number}: not valid JSON ({e.msg.removesuffix(' at')} at column "
+                              f"{e.colno})") from None
         if not isinstance(record, dict):
             raise CorpusError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
         if "text" not in record:
@@ -112,12 +156,17 @@ def _read_jsonl(path: Path, encoding: str) -> Corpus:
         text = record["text"]
         if not isinstance(text, str):
             raise CorpusError(f'{path} line {number}: "text" must be a string, got {type(text).__name__}')
-        ident = record.get("id", number)
+        key = "_id" if "_id" in record else "id"
+        ident = record.get(key, number)
         if isinstance(ident, bool) or not isinstance(ident, (str, int)):
-            raise CorpusError(f'{path} line {number}: "id" must be a string or an integer')
-        if text.strip():
+            raise CorpusError(f'{path} line {number}: "{key}" must be a string or an integer')
+        title = record.get("title")
+        if title is not None and not isinstance(title, str):
+            raise CorpusError(f'{path} line {number}: "title" must be a string, got {type(title).__name__}')
+        passage = join_title(title, text)
+        if passage:
             ids.append(str(ident))
-            texts.append(text.strip())
+            texts.append(passage)
     return Corpus(ids, texts, source=str(path))
 
 

@@ -6,13 +6,16 @@ Letters: n passages, d embedding dimension.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from .corpus import as_passages
 from .scorers import Passages, Progress, TextEmbedder, check_corpus
 
 INDEX_FORMAT = "minilm-np-index"
@@ -39,6 +42,7 @@ class EmbeddingIndex:
     texts: list[str]
     embedder: str  # the name of the embedder that made the vectors (Embedder.name)
     build_seconds: float | None = field(default=None, compare=False)  # None when loaded from disk
+    corpus_digest: str | None = None  # corpus_digest(ids, texts) at build time; None in older indexes
 
     def __post_init__(self):
         e = self.embeddings
@@ -57,24 +61,49 @@ class EmbeddingIndex:
 
     def save(self, directory: str | Path) -> Path:
         """Write ``embeddings.npy`` and ``meta.json`` into ``directory`` (created if needed)."""
-        directory = Path(directory)
+        directory = check_destination(directory)
         directory.mkdir(parents=True, exist_ok=True)
         np.save(directory / EMBEDDINGS_FILE, np.ascontiguousarray(self.embeddings, dtype=np.float32))
         meta = {"format": INDEX_FORMAT, "version": INDEX_VERSION, "embedder": self.embedder,
                 "dim": self.dim, "count": len(self), "normalized": True, "ids": self.ids, "texts": self.texts}
+        if self.corpus_digest is not None:
+            meta["corpus_digest"] = self.corpus_digest
         (directory / META_FILE).write_text(json.dumps(meta, ensure_ascii=False) + "\n", encoding="utf-8")
         return directory
 
 
+def check_destination(directory: str | Path) -> Path:
+    """``directory`` if an index can be saved there: no file stands where it or a folder above it would go
+    (a ``NotADirectoryError`` says which). Callers may check before the slow embedding."""
+    directory = Path(directory)
+    for path in (directory, *directory.parents):
+        if path.exists() and not path.is_dir():
+            raise NotADirectoryError(f"cannot save an index to {directory}: {path} is a file, and an index is a "
+                                     f"directory (embeddings.npy + meta.json)")
+    return directory
+
+
 def build_index(embedder: TextEmbedder, corpus: Passages, *, batch_size: int = 32,
                 progress: Progress = None) -> EmbeddingIndex:
-    """Embed every passage of ``corpus`` (anything with ``ids`` and ``texts``) into an index."""
+    """Embed every passage of ``corpus`` (anything with ``ids`` and ``texts``, or a plain list of str or of
+    (id, text) pairs: see ``corpus.as_passages``) into an index."""
+    corpus = as_passages(corpus)
     check_corpus(corpus)
     start = time.perf_counter()
     vectors = embedder.encode(list(corpus.texts), batch_size=batch_size, normalize=True, progress=progress)
     seconds = time.perf_counter() - start
     vectors = np.ascontiguousarray(vectors, dtype=np.float32)  # [n, d]
-    return EmbeddingIndex(vectors, list(corpus.ids), list(corpus.texts), embedder.name, seconds)
+    return EmbeddingIndex(vectors, list(corpus.ids), list(corpus.texts), embedder.name, seconds,
+                          corpus_digest(corpus.ids, corpus.texts))
+
+
+def corpus_digest(ids: Sequence[str], texts: Sequence[str]) -> str:
+    """sha256 over the passages' ids and texts, in order: which corpus an index was built from, so that an
+    index of another corpus (or of the same files cut into passages another way) can be refused."""
+    h = hashlib.sha256()
+    for ident, text in zip(ids, texts, strict=True):
+        h.update(json.dumps([ident, text], ensure_ascii=False).encode("utf-8") + b"\n")
+    return h.hexdigest()
 
 
 def load_index(directory: str | Path, *, embedder: str | None = None, mmap: bool = True) -> EmbeddingIndex:
@@ -116,4 +145,8 @@ def load_index(directory: str | Path, *, embedder: str | None = None, mmap: bool
     if matrix.dtype != np.float32 or matrix.shape != (meta["count"], meta["dim"]):
         raise IndexFormatError(f"{matrix_file}: holds {matrix.dtype} {matrix.shape}, meta.json says "
                                f"float32 ({meta['count']}, {meta['dim']})")
-    return EmbeddingIndex(matrix, [str(i) for i in meta["ids"]], meta["texts"], meta["embedder"])
+    digest = meta.get("corpus_digest")
+    if digest is not None and not isinstance(digest, str):
+        raise IndexFormatError(f"{meta_file}: field 'corpus_digest' is not a string")
+    return EmbeddingIndex(matrix, [str(i) for i in meta["ids"]], meta["texts"], meta["embedder"],
+                          corpus_digest=digest)

@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from ..validate import check_positive_int, check_query
+from .corpus import as_passages
 from .index import EmbeddingIndex, IndexMismatchError
 from .scorers import PairScorer, Passages, Progress, TextEmbedder, check_corpus
 
@@ -140,9 +141,11 @@ def embedding_search(embedder: TextEmbedder, index: EmbeddingIndex, query: str, 
 def rerank_search(reranker: PairScorer, corpus: Passages, query: str, *, top_k: int = DEFAULT_TOP_K,
                   batch_size: int = 32, progress: Progress = None) -> SearchResult:
     """Score every passage of ``corpus`` (anything with ``ids`` and ``texts``, e.g. a ``Corpus`` or an
-    ``EmbeddingIndex``) against ``query`` with the cross-encoder; top-K by its raw score."""
+    ``EmbeddingIndex``, or a plain list of str or of (id, text) pairs: see ``corpus.as_passages``) against
+    ``query`` with the cross-encoder; top-K by its raw score."""
     check_query(query)
     check_positive_int(top_k, "top_k")
+    corpus = as_passages(corpus)
     check_corpus(corpus)
     t0 = time.perf_counter()
     scores = _predict(reranker, query, corpus.texts, batch_size, progress)  # [n]
@@ -155,9 +158,11 @@ def rerank_search(reranker: PairScorer, corpus: Passages, query: str, *, top_k: 
 def two_stage_search(embedder: TextEmbedder, reranker: PairScorer, index: EmbeddingIndex, query: str, *,
                      top_n: int = DEFAULT_TOP_N, top_k: int = DEFAULT_TOP_K, batch_size: int = 32,
                      progress: Progress = None) -> SearchResult:
-    """Embedding top-N, reranked by the cross-encoder; top-K. Hits carry their first-stage rank/score."""
-    check_positive_int(top_n, "top_n")
-    check_positive_int(top_k, "top_k")
+    """Embedding top-N, reranked by the cross-encoder; top-K. Hits carry their first-stage rank/score.
+
+    ``top_k`` larger than ``top_n`` is a ``ValueError``: the second stage can return only what the first
+    handed it."""
+    check_pool(top_n, top_k)
     first = embedding_search(embedder, index, query, top_k=top_n)
     return rerank_hits(reranker, first, top_k=top_k, batch_size=batch_size, progress=progress)
 
@@ -187,6 +192,17 @@ def _predict(reranker: PairScorer, query: str, texts: Sequence[str], batch_size:
         raise ValueError(f"the reranker returned scores of shape {scores.shape} for {len(texts)} pairs; "
                          f"retrieval needs a one-label cross-encoder")
     return scores
+
+
+def check_pool(top_n: int, top_k: int, names: tuple[str, str] = ("top_n", "top_k")) -> None:
+    """Two-stage's sizes: both positive, and no more results (top_k) than reranked candidates (top_n).
+    ``names``: how the caller calls them (the CLI: "--top-n", "--top-k")."""
+    check_positive_int(top_n, names[0])
+    check_positive_int(top_k, names[1])
+    if top_k > top_n:
+        raise ValueError(f"{names[1]} ({top_k}) is larger than {names[0]} ({top_n}): two-stage reranks the "
+                         f"embedding top-{top_n} and can return at most {top_n} passages; raise {names[0]} "
+                         f"or lower {names[1]}")
 
 
 def check_same_embedder(embedder: TextEmbedder, index: EmbeddingIndex) -> None:
