@@ -14,6 +14,7 @@ from .model.heads import classify
 from .model.ops import softmax
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
+from .text.windows import LongPassageScorer, check_long_passages, collect, pair_progress, read_pairs
 from .validate import check_pairs, check_positive_int, check_text, check_texts, is_single_pair
 
 ACTIVATIONS = (None, "sigmoid", "softmax")
@@ -44,34 +45,55 @@ class CrossEncoder(Encoder):
     def num_labels(self) -> int:
         return self.config.num_labels
 
-    def predict(self, pairs, batch_size: int = 32, activation: str | None = None,
-                progress: Progress = None) -> np.ndarray:
+    def predict(self, pairs, batch_size: int = 32, activation: str | None = None, progress: Progress = None, *,
+                long_passages: str = "truncate", stride: int | None = None, return_details: bool = False):
         """Scores for (query, passage) pairs: float32 [n] for one label, [n, L] otherwise.
 
         ``activation``: None for raw logits, "sigmoid" (e.g. MS MARCO scores -> 0..1) or "softmax" over
         labels. One pair given alone, ("query", "passage"), returns one score. ``progress``, if given, is
         called with the number of pairs in each finished batch.
+
+        ``long_passages``: "truncate" (the default: cut at max_length, longer text first), or read the
+        whole passage in windows and take the "maxp", "firstp" or "meanp" of their scores; ``stride``:
+        pieces between window starts (default half a window). See ``minilm_np.text.windows``.
+        ``return_details``: a ``Prediction`` (scores, windows per pair, the winning window and its
+        characters, truncation flags) instead of the scores; for one pair alone, a Prediction of one.
         """
         if is_single_pair(pairs):
-            return self.predict([pairs], batch_size, activation)[0]
+            out = self.predict([pairs], batch_size, activation, long_passages=long_passages, stride=stride,
+                               return_details=return_details)
+            return out if return_details else out[0]
         pairs = check_pairs(pairs)
         check_positive_int(batch_size, "batch_size")
         if activation not in ACTIVATIONS:
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
-        logits = self._run(self.tokenizer.encode_pairs(pairs), self._logits, width=self.num_labels,
-                           batch_size=batch_size, progress=progress)  # [n, L]
-        scores = _activate(logits, activation)
-        return scores[:, 0] if self.num_labels == 1 else scores
+        check_long_passages(long_passages, stride, self.num_labels, self.name)
+        read = read_pairs(self.tokenizer, pairs, long_passages, stride)
+        sequences = [e for r in read for e in r.encodings]  # every window of every pair, batched together
+        logits = self._run(sequences, self._logits, width=self.num_labels, batch_size=batch_size,
+                           progress=pair_progress(progress, len(pairs), len(sequences)))  # [windows, L]
+        details = collect(read, _activate(logits, activation), long_passages)
+        return details if return_details else details.scores
+
+    def with_long_passages(self, long_passages: str, stride: int | None = None) -> LongPassageScorer:
+        """This model reading long passages one way, for ``retrieval``'s searches and ``evaluation``, which
+        call ``predict(pairs, batch_size=, activation=, progress=)``; it counts passages, windows and cuts."""
+        check_long_passages(long_passages, stride, self.num_labels, self.name)
+        return LongPassageScorer(self, long_passages, stride)
 
     def _logits(self, states: np.ndarray, batch: PackedBatch) -> np.ndarray:
         """The classifier on each sequence's [CLS] state.  [N, D] -> [B, L]"""
         return classify(states[batch.starts], self.head)
 
     def rank(self, query: str, documents, top_k: int | None = None, batch_size: int = 32,
-             activation: str | None = None, progress: Progress = None) -> list[dict]:
-        """Documents ordered by score for ``query``, best first: ``[{"corpus_id", "score", "text"}]``.
+             activation: str | None = None, progress: Progress = None, *, long_passages: str = "truncate",
+             stride: int | None = None) -> list[dict]:
+        """Documents ordered by score for ``query``, best first: ``[{"corpus_id", "score", "text", "windows",
+        "best_window", "best_span", "truncated", "query_truncated"}]`` (``Prediction.row``: how the
+        document was read; ``best_span`` is the winning window's [start, end) characters in ``text``).
 
         ``top_k`` keeps the best k (all when None or larger than the list). Ties keep input order.
+        ``long_passages`` and ``stride`` as in ``predict``.
         """
         check_text(query, "query")
         documents = check_texts(documents, "documents")
@@ -79,9 +101,11 @@ class CrossEncoder(Encoder):
             check_positive_int(top_k, "top_k")
         if self.num_labels != 1:
             raise ValueError(f"rank needs a one-label model; {self.name} has {self.num_labels} labels")
-        scores = self.predict([(query, d) for d in documents], batch_size, activation, progress)
-        order = np.argsort(-scores, kind="stable")[:top_k]
-        return [{"corpus_id": int(i), "score": float(scores[i]), "text": documents[i]} for i in order]
+        details = self.predict([(query, d) for d in documents], batch_size, activation, progress,
+                               long_passages=long_passages, stride=stride, return_details=True)
+        order = np.argsort(-details.scores, kind="stable")[:top_k]
+        return [{"corpus_id": int(i), "score": float(details.scores[i]), "text": documents[i], **details.row(i)}
+                for i in order]
 
     def tokenize(self, query: str, documents) -> dict[str, np.ndarray]:
         """The batch the model sees for ``query`` against each document, in the given order:

@@ -94,6 +94,11 @@ class Tokenizer:
     def _template(self, a: list[int], b: list[int]) -> Encoded:
         return Encoded([self.cls_id, *a, self.sep_id, *b, self.sep_id], [0] * (len(a) + 2) + [1] * (len(b) + 1))
 
+    def pair_encoding(self, a: list[int], b: list[int]) -> Encoded:
+        """The pair template around two lists of pieces, as they are (no truncation): how
+        ``text.windows`` builds each window's sequence."""
+        return self._template(a, b)
+
     def encode_texts(self, texts: list[str]) -> list[Encoded]:
         """``[CLS] text [SEP]`` per text, truncated to max_length."""
         keep = self.max_length - 2
@@ -105,6 +110,13 @@ class Tokenizer:
         unique = list(dict.fromkeys(texts))
         ids = dict(zip(unique, (e.ids for e in self._tok.encode_batch(unique, add_special_tokens=False))))
         return [ids[t] for t in texts]
+
+    def pieces_with_offsets(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """(word-piece ids, each piece's [start, end) characters in its text) per text; each distinct
+        text tokenized once."""
+        unique = list(dict.fromkeys(texts))
+        found = {t: (e.ids, e.offsets) for t, e in zip(unique, self._tok.encode_batch(unique, add_special_tokens=False))}
+        return [found[t] for t in texts]
 
     def _check_template(self, source: str) -> None:
         """The tokenizer's own post-processor must agree with the BERT template used here."""
