@@ -7,6 +7,7 @@
     python -m weights_tools verify DIR [--reference NPZ] [--inputs JSON] [--tolerance X]
     python -m weights_tools make-fixtures [...]              (needs torch; see tests/fixtures/README.md)
     python -m weights_tools make-torch-bin-fixtures [...]    (needs torch)
+    python -m weights_tools make-explain-fixtures [...]      (needs torch)
 
 Exit status: 0 success; 1 an error (one line on stderr; --debug shows the traceback); 2 usage;
 3 the command ran but its check failed (inspect: would not load; verify/cast: beyond tolerance).
@@ -35,6 +36,8 @@ DELEGATED = {
     "make-fixtures": ("weights_tools.make_fixtures", "regenerate tests/fixtures/models and reference (torch)"),
     "make-torch-bin-fixtures": ("weights_tools.make_torch_bin_fixtures",
                                 "regenerate tests/fixtures/torch_bin (torch)"),
+    "make-explain-fixtures": ("weights_tools.make_explain_fixtures",
+                              "regenerate the window and trace references (torch)"),
 }
 
 
