@@ -10,6 +10,8 @@ import numpy as np
 from ._encoder import Encoder, Progress, load, locate
 from .checkpoint.family import DEFAULT_RERANKER
 from .checkpoint.load import Checkpoint
+from .explain.occlusion import Explanation, explanation, occlusions
+from .explain.trace import Trace, trace_pair
 from .model.heads import classify
 from .model.ops import softmax
 from .model.packed import PackedBatch
@@ -106,6 +108,30 @@ class CrossEncoder(Encoder):
         order = np.argsort(-details.scores, kind="stable")[:top_k]
         return [{"corpus_id": int(i), "score": float(details.scores[i]), "text": documents[i], **details.row(i)}
                 for i in order]
+
+    def trace(self, query: str, passage: str) -> Trace:
+        """A look inside the pass over one pair (cut as ``predict`` cuts it): every layer's attention
+        probabilities [layers, H, T, T] and hidden states [layers + 1, T, D], as transformers'
+        ``output_attentions`` / ``output_hidden_states``, and every intermediate by checkpoint name.
+        Computed on the plain reference path (model/reference.py); see ``minilm_np.explain.trace``."""
+        encoding = self.tokenizer.encode_pairs([(check_text(query, "query"), check_text(passage, "passage"))])[0]
+        return trace_pair(self.checkpoint, self.tokenizer, encoding)
+
+    def explain(self, query: str, passage: str, *, activation: str | None = None,
+                batch_size: int = 32) -> Explanation:
+        """Each word's contribution to the pair's score: the score minus the score without that word's
+        pieces (exact occlusion), for the query's words and the passage's, all occluded inputs scored in
+        one batched call. See ``minilm_np.explain.occlusion``."""
+        check_text(query, "query")
+        check_text(passage, "passage")
+        check_positive_int(batch_size, "batch_size")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if self.num_labels != 1:
+            raise ValueError(f"explain needs a one-label model; {self.name} has {self.num_labels} labels")
+        occ = occlusions(self.tokenizer, query, passage)
+        logits = self._run(occ.encodings, self._logits, width=1, batch_size=batch_size, progress=None)  # [rows, 1]
+        return explanation(occ, query, passage, _activate(logits, activation)[:, 0])
 
     def tokenize(self, query: str, documents) -> dict[str, np.ndarray]:
         """The batch the model sees for ``query`` against each document, in the given order:

@@ -11,10 +11,11 @@ from ._encoder import Encoder, Progress, load, locate
 from .checkpoint.family import DEFAULT_EMBEDDER
 from .checkpoint.load import Checkpoint
 from .checkpoint.pipeline import Pipeline, read_pipeline
+from .explain.trace import Trace, trace_text
 from .model.heads import l2_normalize, pool
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
-from .validate import check_positive_int, check_texts
+from .validate import check_positive_int, check_text, check_texts
 
 
 class Embedder(Encoder):
@@ -55,6 +56,15 @@ class Embedder(Encoder):
         out = self._run(self.tokenizer.encode_texts(texts), self._pooled, width=self.dim, batch_size=batch_size,
                         progress=progress)  # [n, dim]
         return l2_normalize(out) if normalize or self.pipeline.normalize else out
+
+    def trace(self, text: str) -> Trace:
+        """A look inside the pass over one text (cut as ``encode`` cuts it): every layer's attention
+        probabilities [layers, H, T, T] and hidden states [layers + 1, T, D], as transformers'
+        ``output_attentions`` / ``output_hidden_states``, every intermediate by checkpoint name, and the
+        embedding as ``encode`` returns it. Computed on the plain reference path (model/reference.py)."""
+        encoding = self.tokenizer.encode_texts([check_text(text, "text")])[0]
+        return trace_text(self.checkpoint, self.tokenizer, encoding, pooling=self.pipeline.pooling,
+                          normalize=True)
 
     def _pooled(self, states: np.ndarray, batch: PackedBatch) -> np.ndarray:
         """Pooled (not normalised) embeddings, the pipeline's modes concatenated.  [N, D] -> [B, dim]"""
