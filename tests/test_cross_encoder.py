@@ -61,9 +61,10 @@ def test_the_modes_reduce_the_windows_scores(ce):
     assert details["firstp"].scores[0] == windows[0] and details["firstp"].best_window[0] == 0
     assert details["meanp"].scores[0] == np.float32(windows.astype(np.float64).mean())
     assert details["firstp"].scores[0] == ce.predict(pairs)[0]  # the first window is what truncate reads
-    for d in details.values():
-        assert not d.truncated[0] and not d.query_truncated[0]
-        np.testing.assert_array_equal(d.window_scores[0], windows)
+    assert details["firstp"].windows[0] == 1 and details["firstp"].truncated[0]  # only the first is run
+    for mode in ("maxp", "meanp"):
+        assert not details[mode].truncated[0] and not details[mode].query_truncated[0]
+        np.testing.assert_array_equal(details[mode].window_scores[0], windows)
 
 
 def test_the_activation_comes_before_the_reduction(ce):

@@ -89,7 +89,9 @@ def reading_line(counts: dict[str, int], mode: str) -> str:
         if cut:
             line += " (--long-passages maxp reads them whole)"
     else:
-        line = f"long passages: {n} read whole in {windows} windows ({windows / max(n, 1):.2f} per passage, {mode})"
+        line = f"long passages: {n} read in {windows} windows ({windows / max(n, 1):.2f} per passage, {mode})"
+        if cut:
+            line += f"; {cut} only in their first window"
     if counts["query_truncated"]:
         line += f"; the query was cut to fit beside {counts['query_truncated']} of them"
     return line

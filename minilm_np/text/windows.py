@@ -18,7 +18,9 @@ the rest. The window modes read all of it, in windows of passage pieces:
   than that (max_length < 131) the same longest-first split gives the window whatever it can.
 * The passage's score is the max (``maxp``), the first (``firstp``) or the mean (``meanp``) of its windows'
   scores (Dai & Callan, SIGIR 2019), taken after the activation, so ``scores[i]`` is always that reduction
-  of ``window_scores[i]``.
+  of ``window_scores[i]``. ``firstp`` scores the first window only (the others could not change its
+  score), so its passages count as cut; it differs from ``truncate`` only for a query so long that it is
+  cut to leave the passage 64 pieces (truncate would share the room longest-first).
 
 Every window of every pair goes into the same length-sorted batches (``Encoder._run``): the cost grows
 with the text, not with the number of calls.
@@ -100,6 +102,8 @@ def read_pairs(tokenizer: Tokenizer, pairs: list[tuple[str, str]], long_passages
                 raise ValueError(f"stride {step} is wider than the {width}-piece window of pairs[{i}] "
                                  f"(a {len(q)}-piece query); windows would skip passage text")
             windows = [(s, s + width) for s in window_starts(len(p), width, max(step, 1))]
+            if long_passages == "firstp":  # the others cannot change its score: not run, and the passage is cut
+                windows = windows[:1]
         query = q[:keep_q]
         out.append(PairWindows(
             encodings=[tokenizer.pair_encoding(query, p[s:e]) for s, e in windows], pieces=windows,
