@@ -11,7 +11,7 @@ from ._encoder import Encoder, Progress, load, locate
 from .checkpoint.family import DEFAULT_RERANKER
 from .checkpoint.load import Checkpoint
 from .explain.occlusion import Explanation, explanation, occlusions
-from .explain.trace import Trace, trace_pair
+from .explain.trace import Trace, trace_encoding
 from .model.heads import classify
 from .model.ops import softmax
 from .model.packed import PackedBatch
@@ -115,7 +115,8 @@ class CrossEncoder(Encoder):
         ``output_attentions`` / ``output_hidden_states``, and every intermediate by checkpoint name.
         Computed on the plain reference path (model/reference.py); see ``minilm_np.explain.trace``."""
         encoding = self.tokenizer.encode_pairs([(check_text(query, "query"), check_text(passage, "passage"))])[0]
-        return trace_pair(self.checkpoint, self.tokenizer, encoding)
+        return trace_encoding(self.checkpoint, self.tokenizer, encoding,
+                              head=lambda states: classify(states[:1], self.head)[0])  # [T, D] -> [L]
 
     def explain(self, query: str, passage: str, *, activation: str | None = None,
                 batch_size: int = 32) -> Explanation:

@@ -11,7 +11,7 @@ from ._encoder import Encoder, Progress, load, locate
 from .checkpoint.family import DEFAULT_EMBEDDER
 from .checkpoint.load import Checkpoint
 from .checkpoint.pipeline import Pipeline, read_pipeline
-from .explain.trace import Trace, trace_text
+from .explain.trace import Trace, trace_encoding
 from .model.heads import l2_normalize, pool
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
@@ -60,11 +60,10 @@ class Embedder(Encoder):
     def trace(self, text: str) -> Trace:
         """A look inside the pass over one text (cut as ``encode`` cuts it): every layer's attention
         probabilities [layers, H, T, T] and hidden states [layers + 1, T, D], as transformers'
-        ``output_attentions`` / ``output_hidden_states``, every intermediate by checkpoint name, and the
-        embedding as ``encode`` returns it. Computed on the plain reference path (model/reference.py)."""
+        ``output_attentions`` / ``output_hidden_states``, and every intermediate by checkpoint name, computed
+        on the plain reference path (model/reference.py); ``output`` is ``encode(text)``."""
         encoding = self.tokenizer.encode_texts([check_text(text, "text")])[0]
-        return trace_text(self.checkpoint, self.tokenizer, encoding, pooling=self.pipeline.pooling,
-                          normalize=True)
+        return trace_encoding(self.checkpoint, self.tokenizer, encoding, head=lambda states: self.encode(text))
 
     def _pooled(self, states: np.ndarray, batch: PackedBatch) -> np.ndarray:
         """Pooled (not normalised) embeddings, the pipeline's modes concatenated.  [N, D] -> [B, dim]"""

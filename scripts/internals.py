@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import inspect
+from dataclasses import fields
 import sys
 import tempfile
 from pathlib import Path
@@ -75,13 +76,18 @@ def render(model_dir: Path) -> str:
     cls_rows = "\n".join(
         f"| {l + 1} | {share(l, 0):.2f} | {share(l, 1):.2f} | {share(l, 'special'):.2f} | "
         f"{np.linalg.norm(trace.hidden_states[l + 1, 0]):.2f} |" for l in range(layers))
-    word, position, token_type = (a[f"embeddings.{n}"][passage_berlin] for n in
-                                  ("word_embeddings", "position_embeddings", "token_type_embeddings"))
+    w = ce.checkpoint.weights  # the three rows embed() adds for the passage's "berlin"
+    word, position = w.word[trace.input_ids[passage_berlin]], w.position[passage_berlin]
+    token_type = w.token_type[types[passage_berlin]]
     summed = word + position + token_type
-    embedded = a["embeddings.LayerNorm"]
+    embedded = a["embeddings"]
     cos = float(embedded[query_berlin] @ embedded[passage_berlin] /
                 (np.linalg.norm(embedded[query_berlin]) * np.linalg.norm(embedded[passage_berlin])))
-    pooled, logit = a["pooler"], float(a["classifier"][0])
+    # the pooler by hand, from the head's first two fields (its dense weight and bias, whatever they are called)
+    dense_w, dense_b = (getattr(ce.head, f.name) for f in fields(ce.head)[:2])
+    pooled = np.tanh(trace.hidden_states[-1, 0].astype(np.float64) @ dense_w.T + dense_b)  # [D]
+    logit = float(trace.output[0])
+    assert abs(float(classify(trace.hidden_states[-1, :1], ce.head)[0, 0]) - logit) < 1e-6
     fast = float(ce.predict((QUERY, PASSAGE)))
     token_table = " ".join(f"`{tok}`" for tok in tokens)
     ids = trace.input_ids.tolist()

@@ -5,11 +5,6 @@ Arrays in, arrays out: no files, no tokenizer. Shape letters as in ``minilm_np.m
 This module is the plain reference: every sequence padded to T, padding masked in attention only.
 It is written to be read against the papers; ``packed.py`` computes the same numbers faster and is
 what runs (tests/test_packed.py holds the two together).
-
-Tracing: given a ``trace`` dict, each stage also keeps what it computed under the checkpoint's name of the
-module that computes it (``encoder.layer.3.attention.output.dense``: that Linear's output;
-``encoder.layer.3.output.LayerNorm``: the layer's output), and attention's inside under its module
-(``encoder.layer.3.attention.self.probs``). ``minilm_np.explain.trace`` reads them. Without one, nothing is kept.
 """
 
 from __future__ import annotations
@@ -24,7 +19,11 @@ from .weights import BertWeights, LayerWeights
 # large enough that exp() of it is exactly 0 in float32. transformers uses finfo(float32).min too.
 MASK_VALUE = np.finfo(np.float32).min
 
-Trace = dict[str, np.ndarray] | None  # checkpoint name -> array, filled when given
+# Tracing (minilm_np.explain.trace): given a ``trace`` dict, each stage also keeps what it computed under the
+# checkpoint's name of the module that computes it (``encoder.layer.3.attention.output.dense``: that Linear's
+# output; ``encoder.layer.3.output.LayerNorm``: the layer's; ``embeddings``: hidden state 0), and attention's
+# inside under its module (``encoder.layer.3.attention.self.probs``). Without one, nothing is kept.
+Trace = dict[str, np.ndarray] | None  # checkpoint name -> array
 
 
 def keep(trace: Trace, scope: str, **arrays: np.ndarray) -> None:
@@ -33,15 +32,11 @@ def keep(trace: Trace, scope: str, **arrays: np.ndarray) -> None:
         trace.update({f"{scope}.{name}": a for name, a in arrays.items()})
 
 
-def embed(w: BertWeights, cfg: BertConfig, input_ids: np.ndarray, token_type_ids: np.ndarray,
-          trace: Trace = None) -> np.ndarray:
+def embed(w: BertWeights, cfg: BertConfig, input_ids: np.ndarray, token_type_ids: np.ndarray) -> np.ndarray:
     """Word + absolute position + token type embeddings, then LayerNorm.  [B, T] -> [B, T, D]"""
     t = input_ids.shape[1]
-    word, position, token_type = w.word[input_ids], w.position[:t], w.token_type[token_type_ids]  # [B, T, D]
-    x = layer_norm(word + position + token_type, w.ln_g, w.ln_b, cfg.layer_norm_eps)
-    keep(trace, "embeddings", word_embeddings=word, position_embeddings=np.broadcast_to(position, word.shape),
-         token_type_embeddings=token_type, LayerNorm=x)
-    return x
+    x = w.word[input_ids] + w.position[:t] + w.token_type[token_type_ids]  # [B, T, D]
+    return layer_norm(x, w.ln_g, w.ln_b, cfg.layer_norm_eps)
 
 
 def attention(x: np.ndarray, mask_bias: np.ndarray, lw: LayerWeights, heads: int, trace: Trace = None,
@@ -90,9 +85,11 @@ def layer(x: np.ndarray, mask_bias: np.ndarray, lw: LayerWeights, cfg: BertConfi
 def encode(w: BertWeights, cfg: BertConfig, input_ids: np.ndarray, attention_mask: np.ndarray,
            token_type_ids: np.ndarray, all_layers: bool = False, trace: Trace = None):
     """The encoder's last hidden states [B, T, D]; with all_layers, a list of L+1 of them
-    (the embeddings first), as transformers' ``output_hidden_states``. ``trace``: see the module's doc."""
+    (the embeddings first), as transformers' ``output_hidden_states``. ``trace``: see ``Trace`` above."""
     mask_bias = np.where(attention_mask[:, None, None, :] > 0, F32(0.0), MASK_VALUE)  # [B, 1, 1, T]
-    x = embed(w, cfg, input_ids, token_type_ids, trace)
+    x = embed(w, cfg, input_ids, token_type_ids)
+    if trace is not None:
+        trace["embeddings"] = x
     states = [x]
     for i, lw in enumerate(w.layers):
         x = layer(x, mask_bias, lw, cfg, trace, f"encoder.layer.{i}")
