@@ -10,10 +10,13 @@ import numpy as np
 from ._encoder import Encoder, Progress, load, locate
 from .checkpoint.family import DEFAULT_RERANKER
 from .checkpoint.load import Checkpoint
+from .explain.occlusion import Explanation, explanation, occlusions
+from .explain.trace import Trace, trace_encoding
 from .model.heads import classify
 from .model.ops import softmax
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
+from .text.windows import LongPassageScorer, check_long_passages, collect, pair_progress, read_pairs
 from .validate import check_pairs, check_positive_int, check_query, check_text, check_texts, is_single_pair
 
 ACTIVATIONS = (None, "sigmoid", "softmax")
@@ -50,8 +53,9 @@ class CrossEncoder(Encoder):
         "neutral"), else LABEL_0, LABEL_1, ... as transformers names them."""
         return self.config.id2label or tuple(f"LABEL_{i}" for i in range(self.num_labels))
 
-    def predict(self, pairs, batch_size: int = 32, activation: str | None = None,
-                progress: Progress = None, return_labels: bool = False):
+    def predict(self, pairs, batch_size: int = 32, activation: str | None = None, progress: Progress = None,
+                return_labels: bool = False, *, long_passages: str = "truncate", stride: int | None = None,
+                return_details: bool = False):
         """Scores for (query, passage) pairs: float32 [n] for one label, [n, L] otherwise.
 
         ``activation``: None for raw logits, "sigmoid" (e.g. MS MARCO scores -> 0..1) or "softmax" over
@@ -59,9 +63,17 @@ class CrossEncoder(Encoder):
         highest-scoring label instead (a list of str; a model with several labels only). One pair given
         alone, ("query", "passage"), returns one score (or one name). ``progress``, if given, is called
         with the number of pairs in each finished batch.
+
+        ``long_passages``: "truncate" (the default: cut at max_length, longer text first), or read the
+        whole passage in windows and take the "maxp", "firstp" or "meanp" of their scores; ``stride``:
+        pieces between window starts (default half a window). See ``minilm_np.text.windows``.
+        ``return_details``: a ``Prediction`` (scores, windows per pair, the winning window and its
+        characters, truncation flags) instead of the scores; for one pair alone, a Prediction of one.
         """
         if is_single_pair(pairs):
-            return self.predict([pairs], batch_size, activation, return_labels=return_labels)[0]
+            out = self.predict([pairs], batch_size, activation, return_labels=return_labels,
+                               long_passages=long_passages, stride=stride, return_details=return_details)
+            return out if return_details else out[0]
         pairs = check_pairs(pairs)
         check_positive_int(batch_size, "batch_size")
         if activation == "softmax" and self.num_labels == 1:  # softmax over one label is 1.0 for every pair
@@ -71,24 +83,37 @@ class CrossEncoder(Encoder):
             raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
         if return_labels and self.num_labels == 1:
             raise ValueError(f"return_labels needs a model with several labels; {self.name} has one")
-        logits = self._run(self.tokenizer.encode_pairs(pairs), self._logits, width=self.num_labels,
-                           batch_size=batch_size, progress=progress)  # [n, L]
-        if return_labels:
+        check_long_passages(long_passages, stride, self.num_labels, self.name)
+        read = read_pairs(self.tokenizer, pairs, long_passages, stride)
+        sequences = [e for r in read for e in r.encodings]  # every window of every pair, batched together
+        logits = self._run(sequences, self._logits, width=self.num_labels, batch_size=batch_size,
+                           progress=pair_progress(progress, len(pairs), len(sequences)))  # [windows, L]
+        if return_labels:  # several labels: truncate mode only (check_long_passages), one row per pair
             return [self.labels[i] for i in np.argmax(logits, axis=1)]
-        scores = _activate(logits, activation)
-        return scores[:, 0] if self.num_labels == 1 else scores
+        details = collect(read, _activate(logits, activation), long_passages)
+        return details if return_details else details.scores
+
+    def with_long_passages(self, long_passages: str, stride: int | None = None) -> LongPassageScorer:
+        """This model reading long passages one way, for ``retrieval``'s searches and ``evaluation``, which
+        call ``predict(pairs, batch_size=, activation=, progress=)``; it counts passages, windows and cuts."""
+        check_long_passages(long_passages, stride, self.num_labels, self.name)
+        return LongPassageScorer(self, long_passages, stride)
 
     def _logits(self, states: np.ndarray, batch: PackedBatch) -> np.ndarray:
         """The classifier head on each sequence's first state ([CLS] / <s>).  [N, D] -> [B, L]"""
         return classify(states[batch.starts], self.head)
 
     def rank(self, query: str, documents, top_k: int | None = None, batch_size: int = 32,
-             activation: str | None = None, progress: Progress = None) -> list[dict]:
-        """Documents ordered by score for ``query``, best first: ``[{"corpus_id", "score", "text"}]``.
+             activation: str | None = None, progress: Progress = None, *, long_passages: str = "truncate",
+             stride: int | None = None) -> list[dict]:
+        """Documents ordered by score for ``query``, best first: ``[{"corpus_id", "score", "text", "windows",
+        "best_window", "best_span", "truncated", "query_truncated"}]`` (``Prediction.row``: how the
+        document was read; ``best_span`` is the winning window's [start, end) characters in ``text``).
 
         ``top_k`` keeps the best k (all when None or larger than the list). Ties keep input order.
         ``corpus_id`` is the document's 0-based position in ``documents``, as in sentence-transformers. An
         empty (or blank) query is a ``ValueError``, as in ``retrieval``'s searches.
+        ``long_passages`` and ``stride`` as in ``predict``.
         """
         check_query(query)
         documents = check_texts(documents, "documents")
@@ -96,9 +121,36 @@ class CrossEncoder(Encoder):
             check_positive_int(top_k, "top_k")
         if self.num_labels != 1:
             raise ValueError(f"rank needs a one-label model; {self.name} has {self.num_labels} labels")
-        scores = self.predict([(query, d) for d in documents], batch_size, activation, progress)
-        order = np.argsort(-scores, kind="stable")[:top_k]
-        return [{"corpus_id": int(i), "score": float(scores[i]), "text": documents[i]} for i in order]
+        details = self.predict([(query, d) for d in documents], batch_size, activation, progress,
+                               long_passages=long_passages, stride=stride, return_details=True)
+        order = np.argsort(-details.scores, kind="stable")[:top_k]
+        return [{"corpus_id": int(i), "score": float(details.scores[i]), "text": documents[i], **details.row(i)}
+                for i in order]
+
+    def trace(self, query: str, passage: str) -> Trace:
+        """A look inside the pass over one pair (cut as ``predict`` cuts it): every layer's attention
+        probabilities [layers, H, T, T] and hidden states [layers + 1, T, D], as transformers'
+        ``output_attentions`` / ``output_hidden_states``, and every intermediate by checkpoint name.
+        Computed on the plain reference path (model/reference.py); see ``minilm_np.explain.trace``."""
+        encoding = self.tokenizer.encode_pairs([(check_text(query, "query"), check_text(passage, "passage"))])[0]
+        return trace_encoding(self.checkpoint, self.tokenizer, encoding,
+                              head=lambda states: classify(states[:1], self.head)[0])  # [T, D] -> [L]
+
+    def explain(self, query: str, passage: str, *, activation: str | None = None,
+                batch_size: int = 32) -> Explanation:
+        """Each word's contribution to the pair's score: the score minus the score without that word's
+        pieces (exact occlusion), for the query's words and the passage's, all occluded inputs scored in
+        one batched call. See ``minilm_np.explain.occlusion``."""
+        check_text(query, "query")
+        check_text(passage, "passage")
+        check_positive_int(batch_size, "batch_size")
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be one of {ACTIVATIONS}, got {activation!r}")
+        if self.num_labels != 1:
+            raise ValueError(f"explain needs a one-label model; {self.name} has {self.num_labels} labels")
+        occ = occlusions(self.tokenizer, query, passage)
+        logits = self._run(occ.encodings, self._logits, width=1, batch_size=batch_size, progress=None)  # [rows, 1]
+        return explanation(occ, query, passage, _activate(logits, activation)[:, 0])
 
     def tokenize(self, query: str, documents) -> dict[str, np.ndarray]:
         """The batch the model sees for ``query`` against each document, in the given order:

@@ -14,10 +14,11 @@ from .checkpoint.family import DEFAULT_EMBEDDER
 from .checkpoint.load import Checkpoint, plain_model_note
 from .checkpoint.pipeline import Pipeline, read_pipeline
 from .errors import ConfigError
+from .explain.trace import Trace, trace_encoding
 from .model.heads import PRECISIONS, l2_normalize, pool, quantize_embeddings
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
-from .validate import check_positive_int, check_texts
+from .validate import check_positive_int, check_text, check_texts
 
 
 class Embedder(Encoder):
@@ -149,6 +150,16 @@ class Embedder(Encoder):
         for step in self.pipeline.steps:
             x = l2_normalize(x) if step == "normalize" else step(x)
         return x
+
+    def trace(self, text: str) -> Trace:
+        """A look inside the pass over one text (cut as ``encode`` cuts it, the default prompt before it):
+        every layer's attention probabilities [layers, H, T, T] and hidden states [layers + 1, T, D], as
+        transformers' ``output_attentions`` / ``output_hidden_states``, and every intermediate by checkpoint
+        name, computed on the plain reference path (model/reference.py); ``output`` is ``encode(text)``."""
+        prompt = self._resolve_prompt(None, None) or ""
+        encoding = self.tokenizer.encode_texts([prompt + check_text(text, "text")])[0]
+        return trace_encoding(self.checkpoint, self.tokenizer, encoding, head=lambda states: self.encode(text))
+
 
     def __repr__(self) -> str:
         return (f"Embedder({self.name!r}, {self.config.model_type}, layers={self.config.num_hidden_layers}, "

@@ -19,6 +19,13 @@ def minilm_dir() -> Path:
 
 
 @pytest.fixture(scope="session")
+def msmarco_l6(minilm_dir, tmp_path_factory) -> Path:
+    """The MS MARCO L-6-shaped stand-in (the real all-MiniLM-L6-v2 body, a seeded head), built once."""
+    from weights_tools.msmarco_shaped import build_msmarco_shaped
+    return build_msmarco_shaped(minilm_dir, tmp_path_factory.mktemp("msmarco-l6") / "model", seed=0)
+
+
+@pytest.fixture(scope="session")
 def cranfield_dir() -> Path:
     if not (CRANFIELD / "cran.all.1400").is_file():
         pytest.skip(f"the Cranfield collection is not at {CRANFIELD} (../shared/data/cranfield)")

@@ -112,15 +112,21 @@ class FakeEmbedder:
 
 
 class FakeReranker:
-    """Scores by the number of query words in the passage, preferring short passages."""
+    """Scores by the number of query words in the passage, preferring short passages. It "reads"
+    ``MAX_CHARS`` characters at a time: in truncate mode a longer passage counts as cut, in the window modes
+    as one window per ``MAX_CHARS`` (what ``return_details`` reports; the score does not change)."""
 
     name = "fake-reranker"
+    MAX_CHARS = 200
 
     def __init__(self):
         self.seen = []
+        self.long_passages = []  # the long_passages of each call
 
-    def predict(self, pairs, batch_size=32, activation=None, progress=None):
+    def predict(self, pairs, batch_size=32, activation=None, progress=None, *, long_passages="truncate",
+                stride=None, return_details=False):
         self.seen.extend(pairs)
+        self.long_passages.append(long_passages)
         scores = []
         for q, p in pairs:
             qw = set(q.lower().replace("?", "").split())
@@ -128,16 +134,35 @@ class FakeReranker:
             scores.append(sum(w in qw for w in pw) - len(p) / 1000)
         if progress is not None:
             progress(len(pairs))
-        return np.array(scores, dtype=np.float32)
+        scores = np.array(scores, dtype=np.float32)
+        return self._details(pairs, scores, long_passages) if return_details else scores
 
-    def rank(self, query, documents, top_k=None, batch_size=32, activation=None, progress=None):
-        """CrossEncoder.rank's answer: [{"corpus_id", "score", "text"}] best first, ties in input order."""
+    def _details(self, pairs, scores, long_passages):
+        from minilm_np.text.windows import Prediction
+        n, size = len(pairs), self.MAX_CHARS
+        windows = [1 if long_passages == "truncate" else max(1, -(-len(p) // size)) for _, p in pairs]
+        return Prediction(
+            scores=scores, windows=np.array(windows, dtype=np.int64), best_window=np.zeros(n, dtype=np.int64),
+            window_scores=[np.full(w, s, dtype=np.float32) for w, s in zip(windows, scores)],
+            window_spans=[[(i * size, min(len(p), (i + 1) * size)) for i in range(w)] for w, (_, p) in zip(windows, pairs)],
+            truncated=np.array([long_passages == "truncate" and len(p) > size for _, p in pairs], dtype=bool),
+            query_truncated=np.zeros(n, dtype=bool))
+
+    def with_long_passages(self, long_passages, stride=None):
+        from minilm_np.text.windows import LongPassageScorer
+        return LongPassageScorer(self, long_passages, stride)
+
+    def rank(self, query, documents, top_k=None, batch_size=32, activation=None, progress=None, *,
+             long_passages="truncate", stride=None):
+        """CrossEncoder.rank's answer: [{"corpus_id", "score", "text", and how it was read}] best first, ties
+        in input order."""
         from minilm_np.validate import check_query
 
         check_query(query)
-        scores = self.predict([(query, d) for d in documents], batch_size, activation, progress)
-        order = np.argsort(-scores, kind="stable")[:top_k]
-        return [{"corpus_id": int(i), "score": float(scores[i]), "text": documents[i]} for i in order]
+        d = self.predict([(query, doc) for doc in documents], batch_size, activation, progress,
+                         long_passages=long_passages, stride=stride, return_details=True)
+        order = np.argsort(-d.scores, kind="stable")[:top_k]
+        return [{"corpus_id": int(i), "score": float(d.scores[i]), "text": documents[i], **d.row(i)} for i in order]
 
 
 # --------------------------------------------------------------------------------------------------

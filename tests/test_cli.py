@@ -536,3 +536,94 @@ def test_offline_hub_advice_speaks_of_the_option(capsys, monkeypatch):
     assert "HF_HUB_OFFLINE is set" in err and "local_files_only=False" not in err
     code, _, err = run(capsys, "eval", "--beir", str(BEIR), "--methods", "rerank", "--reranker", "L-2")
     assert code == 1 and "--reranker /path/to/model-dir" in err
+
+
+# --------------------------------------------------------------------------------------------------
+# Long passages and explain (issue 11)
+# --------------------------------------------------------------------------------------------------
+
+def test_search_and_compare_pass_long_passages_and_say_what_was_cut(capsys, fakes, tmp_path, monkeypatch):
+    reranker = FakeReranker()
+    monkeypatch.setattr(commands, "load_reranker", lambda name: reranker)
+    corpus = tmp_path / "c.txt"
+    corpus.write_text("\n".join(["Berlin is a city. " * 20, "Paris is a city.", "People live in Berlin. " * 15]),
+                      encoding="utf-8")  # two passages over the fake's 200 characters
+    base = ["people live in berlin", "--corpus", str(corpus), "--passages", "lines", "--mode", "rerank"]
+    code, out, err = run(capsys, "search", *base)
+    assert code == 0, err
+    assert "long passages: 2 of 3 cut at the reranker's maximum length (--long-passages maxp" in out
+    code, out, err = run(capsys, "search", *base, "--long-passages", "maxp", "--stride", "10", "--json")
+    assert code == 0, err
+    assert json.loads(out)["long_passages"] == {"mode": "maxp", "passages": 3, "windows": 5, "truncated": 0,
+                                                 "query_truncated": 0}
+    assert reranker.long_passages[-1] == "maxp"
+    code, out, err = run(capsys, "compare", "people live in berlin", "--corpus", str(corpus), "--passages", "lines",
+                         "--long-passages", "firstp")
+    assert code == 0, err
+    assert "long passages: 6 read in" in out and "firstp" in out  # 3 by rerank, 3 by two-stage
+
+
+def test_eval_reports_what_each_reranking_method_read(capsys, fakes, tmp_path):
+    files = _cranfield_like(tmp_path)
+    code, out, err = run(capsys, "eval", *files, "--top-n", "3", "--rerank-pool", "0", "--json")
+    assert code == 0, err
+    methods = json.loads(out)["methods"]
+    assert "long_passages" not in methods["embed"]
+    assert methods["two-stage (top-3)"]["long_passages"] == {"mode": "truncate", "passages": 6, "windows": 6,
+                                                              "truncated": 0, "query_truncated": 0}  # 2 queries x 3
+    assert methods["rerank (all passages)"]["long_passages"]["passages"] == 12
+    code, out, _ = run(capsys, "eval", *files, "--methods", "two-stage", "--long-passages", "meanp")
+    assert code == 0 and "two-stage (top-32): long passages: 12 read in 12 windows" in out
+
+
+def test_rank_long_passages_with_the_tiny_model(capsys, tiny_models):
+    ce, _ = tiny_models
+    long = "the boundary layer grows with the distance from the leading edge. " * 8
+    args = ["rank", "boundary layer", long, "a short one", "--model", str(ce)]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert "cut" in out and "long passages: 1 of 2 cut" in out
+    code, out, err = run(capsys, *args, "--long-passages", "maxp", "--top-k", "1", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert len(d["results"]) == 1 and d["long_passages"]["passages"] == 2 and d["long_passages"]["truncated"] == 0
+    assert d["long_passages"]["windows"] > 2
+    code, _, err = run(capsys, *args, "--long-passages", "maxp", "--stride", "500")
+    assert code == 1 and "stride 500 is wider than the" in err
+
+
+def test_explain_with_the_tiny_model(capsys, tiny_models, tmp_path):
+    ce, _ = tiny_models
+    args = ["explain", "how many people live in berlin?", "berlin has 3,520,031 people.", "--model", str(ce)]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    assert "passage  berlin(" in out and "3,520,031(" in out and "helps most:" in out and "\x1b[" not in out
+    code, out, err = run(capsys, *args, "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert [w["text"] for w in d["words"]] == "how many people live in berlin? berlin has 3,520,031 people.".split()
+    assert {"model", "score", "truncated", "words"} <= set(d)
+
+
+def test_explain_colours_words_on_a_terminal(capsys, tiny_models, monkeypatch):
+    ce, _ = tiny_models
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)
+    code, out, err = run(capsys, "explain", "berlin", "berlin is a city", "--model", str(ce))
+    assert code == 0, err
+    assert "\x1b[" in out and "48;2;" in out and "berlin(" not in out
+
+
+def test_explain_png(capsys, tiny_models, tmp_path):
+    pytest.importorskip("matplotlib", reason="the plot extra is not installed")
+    ce, _ = tiny_models
+    code, out, err = run(capsys, "explain", "q", "a passage", "--model", str(ce), "--png", str(tmp_path / "e.png"))
+    assert code == 0, err
+    assert (tmp_path / "e.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and "wrote" in out
+
+
+def test_explain_png_without_matplotlib(capsys, tiny_models, tmp_path, monkeypatch):
+    ce, _ = tiny_models
+    for name in ("matplotlib", "matplotlib.figure", "matplotlib.colors"):
+        monkeypatch.setitem(sys.modules, name, None)
+    code, out, err = run(capsys, "explain", "q", "a passage", "--model", str(ce), "--png", str(tmp_path / "e.png"))
+    assert code == 1 and "helps most" in out and 'pip install "minilm-np[plot]"' in err

@@ -9,6 +9,7 @@
     python -m weights_tools make-fixtures [...]              (needs torch; see tests/fixtures/README.md)
     python -m weights_tools make-torch-bin-fixtures [...]    (needs torch)
     python -m weights_tools make-arch-fixtures [...]         (needs torch; RoBERTa/XLM-R/ELECTRA/DistilBERT, pipelines)
+    python -m weights_tools make-explain-fixtures [...]      (needs torch)
 
 Exit status: 0 success; 1 an error (one line on stderr; --debug shows the traceback); 2 usage;
 3 the command ran but its check failed (inspect: would not load; verify/cast: beyond tolerance);
@@ -43,6 +44,8 @@ DELEGATED = {
                                 "regenerate tests/fixtures/torch_bin (torch)"),
     "make-arch-fixtures": ("weights_tools.make_arch_fixtures",
                            "regenerate tests/fixtures/archs: the other bodies, heads and pipelines (torch)"),
+    "make-explain-fixtures": ("weights_tools.make_explain_fixtures",
+                              "regenerate the window and trace references (torch)"),
 }
 
 

@@ -25,8 +25,9 @@ from ..retrieval.corpus import gather_passages
 from ..retrieval.index import check_destination
 from ..retrieval.search import check_pool
 from ..validate import check_positive_int
+from .explain_view import explanation_lines
 from .output import clip, parts, plural, print_columns, print_hits, print_json, print_table, progress_bar
-from .output import timing_line, warn
+from .output import reading_line, timing_line, warn
 
 
 def load_reranker(name: str, option: str = "--reranker") -> CrossEncoder:
@@ -85,18 +86,24 @@ def rank_command(args) -> int:
     ce = load_reranker(args.model, "--model")
     activation = None if args.activation == "none" else args.activation
     with progress_bar(args.quiet, len(docs), "reranking", "pair") as progress:
-        ranked = ce.rank(args.query, docs.texts, top_k=args.top_k, batch_size=args.batch_size,
-                         activation=activation, progress=progress)
-    hits = [{"id": docs.ids[h["corpus_id"]], "index": h["corpus_id"], "score": h["score"], "text": h["text"]}
-            for h in ranked]  # the keys of `search --json` hits
+        ranked = ce.rank(args.query, docs.texts, batch_size=args.batch_size, activation=activation,
+                         progress=progress, long_passages=args.long_passages, stride=args.stride)
+    reading = {"passages": len(ranked), **{k: sum(int(h[k]) for h in ranked) for k in
+                                           ("windows", "truncated", "query_truncated")}}  # every document
+    hits = [{"id": docs.ids[h["corpus_id"]], "index": h["corpus_id"], "score": h["score"], "text": h["text"],
+             **{k: h[k] for k in ("windows", "best_window", "best_span", "truncated", "query_truncated")}}
+            for h in ranked[:args.top_k]]  # the keys of `search --json` hits, and how each was read
     if args.json:
-        print_json({"query": args.query, "model": ce.name, "results": hits})
+        print_json({"query": args.query, "model": ce.name, "long_passages": {"mode": args.long_passages, **reading},
+                    "results": hits})
         return 0
     print(f"{len(hits)} of {plural(len(docs), 'document')} for {args.query!r}, by {ce.name}:")
-    table = [["rank", "score", "id", "text"]]
+    table = [["rank", "score", "id", "windows", "text"]]
     for r, hit in enumerate(hits, start=1):
-        table.append([str(r), f"{hit['score']:.4f}", hit["id"], clip(hit["text"])])
-    print_table(table, right={0, 1})
+        read = "cut" if hit["truncated"] else str(hit["windows"])
+        table.append([str(r), f"{hit['score']:.4f}", hit["id"], read, clip(hit["text"])])
+    print_table(table, right={0, 1, 3})
+    print(reading_line(reading, args.long_passages))
     return 0
 
 
@@ -147,15 +154,16 @@ def search_command(args) -> int:
     else:
         corpus = read_corpus(args.corpus, split=args.passages)
     ce = load_reranker(args.reranker) if args.mode != "embed" else None
+    scorer = ce.with_long_passages(args.long_passages, stride=args.stride) if ce is not None else None
     if args.mode == "embed":
         result = embedding_search(emb, index, args.query, top_k=args.top_k)
     elif args.mode == "rerank":
         with progress_bar(args.quiet, len(corpus.texts), "reranking", "passage") as progress:
-            result = rerank_search(ce, corpus, args.query, top_k=args.top_k, batch_size=args.batch_size,
+            result = rerank_search(scorer, corpus, args.query, top_k=args.top_k, batch_size=args.batch_size,
                                    progress=progress)
     else:
         with progress_bar(args.quiet, min(args.top_n, len(index)), "reranking", "passage") as progress:
-            result = two_stage_search(emb, ce, index, args.query, top_n=args.top_n, top_k=args.top_k,
+            result = two_stage_search(emb, scorer, index, args.query, top_n=args.top_n, top_k=args.top_k,
                                       batch_size=args.batch_size, progress=progress)
     size = len(index) if index is not None else len(corpus.texts)
     if args.json:
@@ -164,11 +172,15 @@ def search_command(args) -> int:
             out["timings"]["corpus_embedding"] = corpus_seconds  # once per corpus, not part of "total"
         out["corpus_size"] = size
         out["models"] = {k: m.name for k, m in (("embedder", emb), ("reranker", ce)) if m is not None}
+        if scorer is not None:
+            out["long_passages"] = {"mode": args.long_passages, **scorer.counts()}
         print_json(out)
         return 0
     print(f"{args.mode}: top {len(result.hits)} of {plural(size, 'passage')} for {args.query!r}")
     print_hits(result.hits, two_stage=args.mode == "two-stage")
     print(timing_line(result.timings, args.top_n if args.mode == "two-stage" else args.top_k, corpus_seconds))
+    if scorer is not None:
+        print(reading_line(scorer.counts(), args.long_passages))
     return 0
 
 
@@ -176,13 +188,15 @@ def compare_command(args) -> int:
     check_pool(args.top_n, args.top_k, ("--top-n", "--top-k"))
     emb, index, corpus_seconds = _index_for(args)
     ce = load_reranker(args.reranker)
+    scorer = ce.with_long_passages(args.long_passages, stride=args.stride)
     with progress_bar(args.quiet, len(index), "reranking every passage", "passage") as progress:
-        comparison = compare_methods(emb, ce, index, args.query, top_n=args.top_n, top_k=args.top_k,
+        comparison = compare_methods(emb, scorer, index, args.query, top_n=args.top_n, top_k=args.top_k,
                                      batch_size=args.batch_size, progress=progress)
     results = comparison.results
     if args.json:
         print_json({"query": args.query, "corpus_size": len(index), "top_k": args.top_k, "top_n": args.top_n,
-                    "corpus_embedding_seconds": corpus_seconds, **comparison.to_dict()})
+                    "corpus_embedding_seconds": corpus_seconds, **comparison.to_dict(),
+                    "long_passages": {"mode": args.long_passages, **scorer.counts()}})
         return 0
 
     print(f"query {args.query!r} on {plural(len(index), 'passage')}; embedder {emb.name}, reranker {ce.name}\n")
@@ -205,6 +219,7 @@ def compare_command(args) -> int:
         table.append(row)
     print_table(table, right={0})
     print("overlap: " + ", ".join(f"{k} {v}/{args.top_k}" for k, v in comparison.overlap.items()))
+    print(reading_line(scorer.counts(), args.long_passages) + " (rerank and two-stage together)")
     print("\npassages:")
     shown = dict.fromkeys(h.id for res in results.values() for h in res.hits)
     texts = dict(zip(index.ids, index.texts))
@@ -248,6 +263,24 @@ def inspect_command(args) -> int:
     return 0
 
 
+def explain_command(args) -> int:
+    ce = load_reranker(args.model)
+    activation = None if args.activation == "none" else args.activation
+    ex = ce.explain(args.query, args.passage, activation=activation, batch_size=args.batch_size)
+    if args.json:
+        print_json({"model": ce.name, **ex.to_dict()})
+    else:
+        width = max(40, shutil.get_terminal_size((100, 20)).columns)
+        print("\n".join(explanation_lines(ex, ce.name, colour=sys.stdout.isatty(), width=width)))
+    if args.png:
+        from ..explain.plot import save_explanation_png
+
+        path = save_explanation_png(ex, ce.trace(args.query, args.passage), args.png,
+                                    title=f"{ce.name}: {clip(args.query, 80)}")
+        print(f"\nwrote {path}", file=sys.stderr if args.json else sys.stdout)
+    return 0
+
+
 def eval_command(args) -> int:
     for value, option in ((args.top_n, "--top-n"), (args.k, "--k"), (args.recall_at, "--recall-at")):
         check_positive_int(value, option)
@@ -261,17 +294,22 @@ def eval_command(args) -> int:
     if args.run_out:
         check_output_file(args.run_out, "--run-out")
     ce, methods = _reranker_for(args, methods)
+    scorer = ce.with_long_passages(args.long_passages, stride=args.stride) if ce is not None else None
     emb, index, built = _eval_index(args, collection)
-    runs = method_runs(methods, embedder=emb, reranker=ce, index=index, depth=max(args.k, args.recall_at),
+    runs = method_runs(methods, embedder=emb, reranker=scorer, index=index, depth=max(args.k, args.recall_at),
                        top_n=args.top_n, rerank_pool=args.rerank_pool, batch_size=args.batch_size)
     paths = run_files(args.run_out, list(runs)) if args.run_out else {}
-    report = {}
+    report, reading = {}, {}
     for label, run in runs.items():
+        before = scorer.counts() if scorer is not None else {}
         with progress_bar(args.quiet, len(queries), label, "query") as progress:
             report[label], rankings = evaluate_run(run, queries, collection.qrels, k=args.k,
                                                    recall_at=args.recall_at, progress=progress)
         if label in paths:
             write_run(paths[label], rankings, tag=label)
+        if label != "embed" and scorer is not None:  # what this method's reranking read
+            reading[label] = {k: v - before[k] for k, v in scorer.counts().items()}
+            report[label]["long_passages"] = {"mode": args.long_passages, **reading[label]}
 
     if args.json:
         print_json({"setup": collection.description, "queries": len(queries), "embedder": emb.name,
@@ -295,6 +333,8 @@ def eval_command(args) -> int:
         print("\nPooled methods rank the reranked pool first, then the rest of the embedding ranking.")
     for label, path in paths.items():
         print(f"run of {label}: {path} (TREC format)")
+    for label, counts in reading.items():
+        print(f"{label}: {reading_line(counts, args.long_passages)}")
     return 0
 
 

@@ -1,12 +1,13 @@
 """The ``minilm-np`` command: parse, call the library, print (``python -m minilm_np`` runs it too).
 
     minilm-np models
-    minilm-np rank QUERY DOC [DOC ...] [--docs-file F] [--model M] [--top-k K] [--json]
+    minilm-np rank QUERY DOC [DOC ...] [--docs-file F] [--model M] [--top-k K] [--long-passages maxp] [--json]
     minilm-np embed [TEXT ...] [--file F] [--model M] [--out F.npy]
     minilm-np index build --corpus F --out DIR [--embedder M] [--passages ...]
     minilm-np search QUERY (--corpus F | --index DIR) --mode rerank|embed|two-stage [--json]
     minilm-np compare QUERY --corpus F
     minilm-np inspect QUERY DOC [DOC ...] [--png FILE]
+    minilm-np explain QUERY PASSAGE [--model M] [--png FILE] [--json]
     minilm-np eval (--cranfield DIR | --beir DIR [--split test] | --corpus F --queries F --qrels F)
                    [--index DIR] [--run-out F] [--limit-queries N]
 
@@ -29,6 +30,7 @@ from ..evaluation.datasets.beir import DEFAULT_SPLIT
 from ..evaluation.runs import METHODS
 from ..retrieval.search import DEFAULT_TOP_K, DEFAULT_TOP_N
 from ..text.passages import SPLIT_MODES
+from ..text.windows import MODES as LONG_PASSAGE_MODES
 from . import commands
 from .output import one_line, quiet_broken_pipe, warn
 
@@ -101,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="none: raw logits (default); sigmoid: 0..1; softmax: over the labels (refused on a "
                         "one-label model, where it is always 1)")
     p.set_defaults(more="docs")
+    _long_passages_options(p)
     _batch_and_json(p)
 
     p = command("embed", commands.embed_command, "sentence embeddings")
@@ -131,12 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerank: the cross-encoder on every passage; embed: the embedder alone (no reranker "
                         "needed); two-stage: the embedder's top-N, reranked (default %(default)s)")
     _model_options(p, reranker_help, embedder_help)
+    _long_passages_options(p)
     _batch_and_json(p)
 
     p = command("compare", commands.compare_command, "the three search methods on one query: timings and top-K side by side")
     p.add_argument("query")
     _corpus_or_index(p)
     _model_options(p, reranker_help, embedder_help)
+    _long_passages_options(p)
     _batch_and_json(p)
 
     p = command("inspect", commands.inspect_command, "show the batch a cross-encoder sees: tokens, type ids, mask")
@@ -147,6 +152,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--png", help='also draw the three arrays into this PNG (needs: pip install "minilm-np[plot]")')
     p.add_argument("--json", action="store_true", help="print JSON")
     p.set_defaults(more="docs")
+
+    p = command("explain", commands.explain_command,
+                "each word's contribution to a pair's score (exact occlusion), and the attention maps")
+    p.add_argument("query")
+    p.add_argument("passage")
+    p.add_argument("--model", "-m", default=DEFAULT_RERANKER, help=reranker_help)
+    p.add_argument("--activation", choices=("none", "sigmoid"), default="none",
+                   help="none: raw logits (default); sigmoid: 0..1")
+    p.add_argument("--png", help="also draw the contributions and every layer's and head's attention map into "
+                                 'this PNG (needs: pip install "minilm-np[plot]")')
+    _batch_and_json(p)
 
     p = command("eval", commands.eval_command, "retrieval quality (nDCG@k, MRR@k, Recall@N) and time per query, per method")
     p.add_argument("--cranfield", metavar="DIR", help="the Cranfield collection directory (cran.all.1400, ...)")
@@ -178,6 +194,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--k", type=int, default=10, help="cut-off of nDCG and MRR (default %(default)s)")
     p.add_argument("--recall-at", type=int, default=100, help="cut-off of recall (default %(default)s)")
     p.add_argument("--limit-queries", type=int, default=None, metavar="N", help="only the first N queries")
+    _long_passages_options(p)
     _batch_and_json(p)
     return parser
 
@@ -203,6 +220,14 @@ def _split_option(p) -> None:
                    help="how a text corpus is cut into passages (default %(default)s)")
     # the option's first name, kept here for old scripts; on `eval`, --split is BEIR's (test/dev/train)
     p.add_argument("--split", choices=SPLIT_MODES, dest="passages", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+
+
+def _long_passages_options(p) -> None:
+    p.add_argument("--long-passages", choices=LONG_PASSAGE_MODES, default="truncate",
+                   help="a passage longer than the reranker's max length: cut it (truncate, the default), or read "
+                        "all of it in windows and keep the best (maxp), first (firstp) or mean (meanp) score")
+    p.add_argument("--stride", type=int, default=None,
+                   help="with maxp/firstp/meanp: tokens from one window's start to the next (default half a window)")
 
 
 def _batch_and_json(p) -> None:

@@ -82,6 +82,22 @@ def timing_line(timings: dict[str, float], n: int, corpus_seconds: float | None)
     return line
 
 
+def reading_line(counts: dict[str, int], mode: str) -> str:
+    """How the reranker read the passages (``LongPassageScorer.counts``): how many were cut, or the windows."""
+    n, cut, windows = counts["passages"], counts["truncated"], counts["windows"]
+    if mode == "truncate":
+        line = f"long passages: {cut} of {n} cut at the reranker's maximum length"
+        if cut:
+            line += " (--long-passages maxp reads them whole)"
+    else:
+        line = f"long passages: {n} read in {windows} windows ({windows / max(n, 1):.2f} per passage, {mode})"
+        if cut:
+            line += f"; {cut} only in their first window"
+    if counts["query_truncated"]:
+        line += f"; the query was cut to fit beside {counts['query_truncated']} of them"
+    return line
+
+
 def clip(text: str, width: int = 80) -> str:
     return textwrap.shorten(text, width=width, placeholder=" ...") or text[:width]
 

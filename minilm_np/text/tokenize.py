@@ -192,6 +192,11 @@ class Tokenizer:
     def _template(self, a: list[int], b: list[int]) -> Encoded:
         return self.template.pair(a, b)
 
+    def pair_encoding(self, a: list[int], b: list[int]) -> Encoded:
+        """The pair template around two lists of pieces, as they are (no truncation): how
+        ``text.windows`` builds each window's sequence."""
+        return self._template(a, b)
+
     def encode_texts(self, texts: list[str]) -> list[Encoded]:
         """The template's single sequence per text (``[CLS] text [SEP]``), truncated to max_length."""
         keep = self.max_length - self.template.single_specials
@@ -207,6 +212,13 @@ class Tokenizer:
         """Leading tokens of ``prompt + text`` that belong to the prompt, counted as sentence-transformers
         counts them: the prompt tokenized alone with its special tokens, less the trailing one."""
         return len(self.encode_texts([prompt])[0].ids) - (1 if len(self.template.suffix) else 0)
+
+    def pieces_with_offsets(self, texts: list[str]) -> list[tuple[list[int], list[tuple[int, int]]]]:
+        """(word-piece ids, each piece's [start, end) characters in its text) per text; each distinct
+        text tokenized once."""
+        unique = list(dict.fromkeys(texts))
+        found = {t: (e.ids, e.offsets) for t, e in zip(unique, self._tok.encode_batch(unique, add_special_tokens=False))}
+        return [found[t] for t in texts]
 
     def pad(self, encodings: list[Encoded]) -> Batch:
         return pad(encodings, self.pad_id)

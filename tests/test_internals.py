@@ -1,0 +1,39 @@
+"""scripts/internals.py and docs/internals.md: the committed walkthrough is what the script writes from a real run.
+
+Numbers may differ in their last printed digit between machines (BLAS kernels round differently), so they are
+compared to within one unit of that digit; all other text, shapes and source line links must be identical."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+NUMBER = re.compile(r"[-+]?\d+\.\d+")
+
+
+def load_script():
+    spec = importlib.util.spec_from_file_location("internals_script", REPO / "scripts" / "internals.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_walkthrough_is_the_scripts_output(msmarco_l6):
+    written = load_script().render(msmarco_l6)
+    committed = (REPO / "docs" / "internals.md").read_text(encoding="utf-8")
+    stale = "docs/internals.md is out of date: run python scripts/internals.py"
+    assert NUMBER.sub("#", committed) == NUMBER.sub("#", written), stale
+    for got, want in zip(NUMBER.findall(committed), NUMBER.findall(written)):
+        digits = len(want.split(".")[1])
+        assert abs(float(got) - float(want)) <= 1.01 * 10 ** -digits, f"{stale} ({got} != {want})"
+
+
+def test_every_link_points_at_the_function_it_names():
+    doc = (REPO / "docs" / "internals.md").read_text(encoding="utf-8")
+    links = re.findall(r"\[`([\w.]+)`\]\(\.\./([\w/]+\.py)#L(\d+)\)", doc)
+    assert len(links) >= 8
+    for name, path, line in links:
+        source = (REPO / path).read_text(encoding="utf-8").splitlines()
+        assert re.match(rf"\s*def {name.split('.')[-1]}\(", source[int(line) - 1]), (name, path, line)
