@@ -8,6 +8,7 @@
     minilm-np compare QUERY --corpus F
     minilm-np inspect QUERY DOC [DOC ...] [--png FILE]
     minilm-np eval (--cranfield DIR | --corpus F --queries F --qrels F) [--limit-queries N]
+    minilm-np serve [--reranker M] [--embedder M] [--host H] [--port P] [limits]
 
 Results go to stdout, progress bars and errors to stderr. An error is one line and a non-zero exit
 status (1; 2 for usage, 130 when interrupted); ``--debug`` shows the traceback instead.
@@ -349,6 +350,21 @@ def _eval(args) -> int:
     return 0
 
 
+def _serve(args) -> int:
+    from .serve import serve  # needs the server extra; its ImportError says how to install it
+
+    limits = {k: getattr(args, k) for k in _SERVE_LIMITS if getattr(args, k) is not None}
+    models = {"reranker": args.reranker or DEFAULT_RERANKER, "embedder": args.embedder or DEFAULT_EMBEDDER}
+    serve(**{kind: None if name.lower() == "none" else name for kind, name in models.items()},
+          optional=[kind for kind in models if getattr(args, kind) is None], host=args.host, port=args.port,
+          **limits)
+    return 0
+
+
+_SERVE_LIMITS = ("max_batch_tokens", "max_concurrent_requests", "max_client_batch_size", "max_batch_requests",
+                 "payload_limit")
+
+
 # --------------------------------------------------------------------------------------------------
 # Shared steps
 # --------------------------------------------------------------------------------------------------
@@ -560,6 +576,23 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--recall-at", type=int, default=100, help="cut-off of recall (default %(default)s)")
     p.add_argument("--limit-queries", type=int, default=None, metavar="N", help="only the first N queries")
     _batch_and_json(p)
+
+    p = command("serve", _serve, "serve the reranker and the embedder over HTTP: TEI, Cohere and OpenAI routes "
+                                 '(needs: pip install "minilm-np[server]")')
+    p.add_argument("--reranker", "-r", help=f"a directory, a Hub id or a size; 'none' to serve no reranker "
+                                            f"(default {DEFAULT_RERANKER}, skipped if it cannot be loaded)")
+    p.add_argument("--embedder", "-e", help=f"a directory or a Hub id; 'none' to serve no embedder "
+                                            f"(default {DEFAULT_EMBEDDER}, skipped if it cannot be loaded)")
+    p.add_argument("--host", default="127.0.0.1", help="default %(default)s")
+    p.add_argument("--port", type=int, default=8080, help="default %(default)s")
+    for option, default, what in (
+            ("--max-batch-tokens", 16384, "tokens per model call"),
+            ("--max-concurrent-requests", 512, "requests in flight before 429"),
+            ("--max-client-batch-size", 32, "inputs per /rerank or /embed request"),
+            ("--max-batch-requests", None, "requests per model call (default: no limit but the tokens)"),
+            ("--payload-limit", 2_000_000, "request body bytes before 413")):
+        p.add_argument(option, type=int, default=None, metavar="N",
+                       help=what if default is None else f"{what} (default {default})")
     return parser
 
 
