@@ -235,6 +235,22 @@ def test_long_inputs_are_cut_like_the_library(client, reranker, embedder):
     assert short.status_code == 200
 
 
+def test_huggingface_hub_inference_client(url, embedder):
+    """huggingface_hub's InferenceClient, the TEI client LangChain uses, posts to the URL it is given:
+    the root (TEI's default route) or /embed."""
+    from huggingface_hub import InferenceClient
+
+    for model in (url, url + "/embed"):
+        vectors = InferenceClient(model=model, token="unused", timeout=WAIT).feature_extraction(DOCS[:2])
+        assert_same(vectors, embedder.encode(DOCS[:2]))
+
+
+def test_the_root_route_reranks_a_body_with_a_query(client, reranker):
+    ranks = client.post("/", json={"query": QUERY, "texts": DOCS[:2], "raw_scores": True}).json()
+    assert_same([r["score"] for r in sorted(ranks, key=lambda r: r["index"])],
+                reranker.predict([(QUERY, d) for d in DOCS[:2]]))
+
+
 # --------------------------------------------------------------------------------------------------
 # Real clients: cohere (v1 and v2) and openai
 # --------------------------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ Shapes follow the systems imitated (see the README's "Serve it over HTTP"):
   POST /embed            TEI   {inputs, normalize, truncate, truncation_direction} -> [[float]]
   POST /v1/rerank        Cohere v1 / Jina {model, query, documents, top_n, return_documents}
   POST /v2/rerank        Cohere v2 (the same handler: its client sends a subset)
+  POST /                 TEI's default route: /rerank for a body with a "query", else /embed
                                -> {id, results: [{index, relevance_score[, document: {text}]}], model, usage}
   POST /v1/embeddings    OpenAI {input, model, encoding_format, dimensions, user}
                                -> {object: "list", data: [{object, index, embedding}], model, usage}
@@ -115,9 +116,9 @@ def create_app(reranker=None, embedder=None, *, limits: Limits | None = None,
             state.model_thread.shutdown(wait=True)  # a model call under way finishes
             state.tokenizer_thread.shutdown(wait=True)
 
-    def route(path: str, kind: str, parse, answer):
+    def route(path: str, parse, answer):
         async def endpoint(request: Request) -> Response:
-            return await _handle(state, request, path, kind, parse, answer)
+            return await _handle(state, request, path, parse, answer)
         return Route(path, endpoint, methods=["POST"])
 
     # async, so that they run on the event loop, which alone touches the state
@@ -131,11 +132,12 @@ def create_app(reranker=None, embedder=None, *, limits: Limits | None = None,
         return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")
 
     routes = [
-        route("/rerank", "reranker", schemas.tei_rerank, _tei_ranks),
-        route("/v1/rerank", "reranker", schemas.cohere_rerank, _cohere_ranks),
-        route("/v2/rerank", "reranker", schemas.cohere_rerank, _cohere_ranks),
-        route("/embed", "embedder", schemas.tei_embed, _tei_vectors),
-        route("/v1/embeddings", "embedder", schemas.openai_embeddings, _openai_vectors),
+        route("/rerank", schemas.tei_rerank, _tei_ranks),
+        route("/v1/rerank", schemas.cohere_rerank, _cohere_ranks),
+        route("/v2/rerank", schemas.cohere_rerank, _cohere_ranks),
+        route("/embed", schemas.tei_embed, _tei_vectors),
+        route("/v1/embeddings", schemas.openai_embeddings, _openai_vectors),
+        route("/", _tei_either, _tei_answer),  # TEI's default route; huggingface_hub's InferenceClient posts here
         Route("/health", health, methods=["GET"]),
         Route("/info", info, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
@@ -171,7 +173,7 @@ class _ClientGone(Exception):
     pass
 
 
-async def _handle(state: ServerState, request: Request, path: str, kind: str, parse, answer) -> Response:
+async def _handle(state: ServerState, request: Request, path: str, parse, answer) -> Response:
     metrics, limits = state.metrics, state.limits
     metrics.inc("te_request_count", route=path)
     loop = asyncio.get_running_loop()
@@ -180,6 +182,7 @@ async def _handle(state: ServerState, request: Request, path: str, kind: str, pa
         if state.status != "ready":
             raise ApiError("Unhealthy", state.reason)
         req = parse(schemas.parse_json(await _read_body(request, limits.payload_limit)), limits)
+        kind = "reranker" if isinstance(req, RerankRequest) else "embedder"
         served = state.models.get(kind)
         if served is None:
             raise ApiError("Backend", f"no {kind} is loaded: start the server with --{kind} MODEL")
@@ -326,6 +329,15 @@ def _cohere_ranks(req: RerankRequest, logits: np.ndarray, tokens: list[int], mod
                for i in _order(scores)[:req.top_n]]
     return {"id": str(uuid.uuid4()), "results": results, "model": model.name,
             "usage": {"total_tokens": sum(tokens)}}
+
+
+def _tei_either(data: dict, limits: Limits):
+    """POST /: TEI serves its model's own route there; here a body with a "query" is a rerank, else an embed."""
+    return schemas.tei_rerank(data, limits) if "query" in data else schemas.tei_embed(data, limits)
+
+
+def _tei_answer(req, rows: np.ndarray, tokens: list[int], model):
+    return (_tei_ranks if isinstance(req, RerankRequest) else _tei_vectors)(req, rows, tokens, model)
 
 
 def _tei_vectors(req: EmbedRequest, vectors: np.ndarray, tokens: list[int], model) -> list[list[float]]:
