@@ -6,10 +6,10 @@ Shapes follow the systems imitated (see the README's "Serve it over HTTP"):
   POST /embed            TEI   {inputs, normalize, truncate, truncation_direction} -> [[float]]
   POST /v1/rerank        Cohere v1 / Jina {model, query, documents, top_n, return_documents}
   POST /v2/rerank        Cohere v2 (the same handler: its client sends a subset)
-  POST /                 TEI's default route: /rerank for a body with a "query", else /embed
                                -> {id, results: [{index, relevance_score[, document: {text}]}], model, usage}
   POST /v1/embeddings    OpenAI {input, model, encoding_format, dimensions, user}
                                -> {object: "list", data: [{object, index, embedding}], model, usage}
+  POST /                 TEI's default route: /rerank for a body with a "query", else /embed
   GET  /health  /info  /metrics
 
 Every request goes the same way: read the body (413 over the payload limit), parse it (422), take a slot

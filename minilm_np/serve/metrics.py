@@ -21,7 +21,7 @@ FAMILIES = {
     "te_request_success": ("counter", "Requests answered 200, by route", None),
     "te_request_failure": ("counter", "Requests answered with an error, by route and error type "
                                       "(dropped: the client went away before its answer)", None),
-    "te_request_duration": ("histogram", "Seconds from a request's arrival to its answer, by route",
+    "te_request_duration": ("histogram", "Seconds from a request's arrival to its answer (200 only), by route",
                             DURATION_BUCKETS),
     "te_request_queue_duration": ("histogram", "Seconds a request waited before its first model call, by model",
                                   DURATION_BUCKETS),
