@@ -656,3 +656,10 @@ def test_model_errors_stop_the_command_with_one_line(tmp_path):
                              capture_output=True, text=True, timeout=WAIT)
     assert (refused.returncode, refused.stderr) == (
         1, "minilm-np: error: nothing to serve: give a reranker, an embedder or both\n")
+
+
+def test_without_the_server_extra_the_command_says_what_to_install():
+    blocked = "import sys; sys.modules['uvicorn'] = None; from minilm_np.cli import main; sys.exit(main(['serve']))"
+    result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=WAIT)
+    assert (result.returncode, result.stderr) == (1, 'minilm-np: error: minilm-np serve needs Starlette and uvicorn '
+                                                     '(uvicorn not installed): pip install "minilm-np[server]"\n')

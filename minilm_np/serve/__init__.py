@@ -4,19 +4,19 @@
     >>> serve(reranker="L-6", embedder="sentence-transformers/all-MiniLM-L6-v2", port=8080)
 
 or, to run the ASGI app yourself: ``create_app(reranker=ce, embedder=emb, limits=Limits(...))``.
-The library never imports this package; it needs Starlette and uvicorn (``pip install "minilm-np[server]"``).
+The library never imports this package; it needs Starlette (app.py) and uvicorn (run.py), the server extra.
 """
 
-try:
-    import starlette  # noqa: F401
-    import uvicorn  # noqa: F401
-except ImportError as e:
-    raise ImportError(f"minilm-np serve needs Starlette and uvicorn ({e.name} is not installed): "
-                      f"pip install \"minilm-np[server]\"") from None
+from importlib.util import find_spec
 
-from .app import create_app
-from .limits import Limits
-from .run import load_models, serve
-from .schemas import ApiError
+_missing = [name for name in ("starlette", "uvicorn") if find_spec(name) is None]
+if _missing:
+    raise ImportError(f"minilm-np serve needs Starlette and uvicorn ({' and '.join(_missing)} not installed): "
+                      f"pip install \"minilm-np[server]\"")
+
+from .app import create_app  # noqa: E402
+from .limits import Limits  # noqa: E402
+from .run import load_models, serve  # noqa: E402
+from .schemas import ApiError  # noqa: E402
 
 __all__ = ["ApiError", "Limits", "create_app", "load_models", "serve"]
