@@ -242,10 +242,14 @@ def test_long_inputs_are_cut_like_the_library(client, reranker, embedder):
     assert short.status_code == 200
 
 
-def test_huggingface_hub_inference_client(url, embedder):
+def test_huggingface_hub_inference_client(url, embedder, monkeypatch):
     """huggingface_hub's InferenceClient, the TEI client LangChain uses, posts to the URL it is given:
     the root (TEI's default route) or /embed."""
-    from huggingface_hub import InferenceClient
+    from huggingface_hub import InferenceClient, constants
+
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import (another test may have set it then), and in
+    # offline mode refuses every request, even to this loopback server
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
 
     for model in (url, url + "/embed"):
         vectors = InferenceClient(model=model, token="unused", timeout=WAIT).feature_extraction(DOCS[:2])
