@@ -656,6 +656,11 @@ def test_model_errors_stop_the_command_with_one_line(tmp_path):
         assert process.wait(WAIT) == 1
     last = log.read_text().strip().splitlines()[-1]
     assert last.startswith("minilm-np: error: model directory not found:") and str(tmp_path / "nowhere") in last
+    with server_process("--reranker", str(MODELS / "tiny-ce-3"), "--embedder", "none", home=tmp_path,
+                        wait_healthy=False) as (process, url, log):
+        assert process.wait(WAIT) == 1
+    assert log.read_text().strip().splitlines()[-1].startswith(
+        "minilm-np: error: the reranker must be a one-label model (scores);")
     refused = subprocess.run([sys.executable, "-m", "minilm_np", "serve", "--reranker", "none", "--embedder", "none"],
                              capture_output=True, text=True, timeout=WAIT)
     assert (refused.returncode, refused.stderr) == (

@@ -350,8 +350,9 @@ def _openai_vectors(req: EmbedRequest, vectors: np.ndarray, tokens: list[int], m
         encoded = [base64.b64encode(v.astype("<f4").tobytes()).decode("ascii") for v in vectors]
     else:
         encoded = vectors.tolist()
-    return {"object": "list", "data": [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(encoded)],
-            "model": model.name, "usage": {"prompt_tokens": sum(tokens), "total_tokens": sum(tokens)}}
+    data = [{"object": "embedding", "index": i, "embedding": e} for i, e in enumerate(encoded)]
+    return {"object": "list", "data": data, "model": model.name,
+            "usage": {"prompt_tokens": sum(tokens), "total_tokens": sum(tokens)}}
 
 
 # --------------------------------------------------------------------------------------------------

@@ -12,7 +12,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from .. import CrossEncoder, Embedder, ModelLoadError
-from .app import create_app
+from .app import check_models, create_app
 from .limits import Limits
 
 log = logging.getLogger("minilm_np.serve")
@@ -37,7 +37,9 @@ def serve(*, reranker: str | None, embedder: str | None,
 
     def load():
         try:
-            return load_models(reranker, embedder, optional=optional)
+            models = load_models(reranker, embedder, optional=optional)
+            check_models(*models)
+            return models
         except BaseException as e:  # stop the server; serve() raises it once uvicorn has shut down
             failure.append(e)
             server.should_exit = True
