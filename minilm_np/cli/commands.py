@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint.family import DEFAULT_EMBEDDER, known_checkpoints, models
+from ..checkpoint.family import DEFAULT_EMBEDDER, DEFAULT_RERANKER, known_checkpoints, models
 from ..cross_encoder import CrossEncoder
 from ..embedder import Embedder
 from ..errors import HubError, ModelLoadError
@@ -421,3 +421,18 @@ def _index_for(args):
     with progress_bar(args.quiet, len(corpus), "embedding corpus", "passage") as progress:
         index = build_index(emb, corpus, batch_size=args.batch_size, progress=progress)
     return emb, index, index.build_seconds
+
+
+SERVE_LIMITS = ("max_batch_tokens", "max_concurrent_requests", "max_client_batch_size", "max_batch_requests",
+                "payload_limit")
+
+
+def serve_command(args) -> int:
+    from ..serve import serve  # needs the server extra; its ImportError says how to install it
+
+    limits = {k: getattr(args, k) for k in SERVE_LIMITS if getattr(args, k) is not None}
+    models = {"reranker": args.reranker or DEFAULT_RERANKER, "embedder": args.embedder or DEFAULT_EMBEDDER}
+    serve(**{kind: None if name.lower() == "none" else name for kind, name in models.items()},
+          optional=[kind for kind in models if getattr(args, kind) is None], host=args.host, port=args.port,
+          **limits)
+    return 0

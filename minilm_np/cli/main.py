@@ -7,6 +7,7 @@
     minilm-np search QUERY (--corpus F | --index DIR) --mode rerank|embed|two-stage [--json]
     minilm-np compare QUERY --corpus F
     minilm-np inspect QUERY DOC [DOC ...] [--png FILE]
+    minilm-np serve [--reranker M] [--embedder M] [--host H] [--port P] [limits]
     minilm-np explain QUERY PASSAGE [--model M] [--png FILE] [--json]
     minilm-np eval (--cranfield DIR | --beir DIR [--split test] | --corpus F --queries F --qrels F)
                    [--index DIR] [--run-out F] [--limit-queries N]
@@ -196,6 +197,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--limit-queries", type=int, default=None, metavar="N", help="only the first N queries")
     _long_passages_options(p)
     _batch_and_json(p)
+
+    p = command("serve", commands.serve_command, "serve the reranker and the embedder over HTTP: TEI, Cohere and "
+                                                 'OpenAI routes (needs: pip install "minilm-np[server]")')
+    p.add_argument("--reranker", "-r", help=f"a directory, a Hub id or a size; 'none' to serve no reranker "
+                                            f"(default {DEFAULT_RERANKER}, skipped if it cannot be loaded)")
+    p.add_argument("--embedder", "-e", help=f"a directory or a Hub id; 'none' to serve no embedder "
+                                            f"(default {DEFAULT_EMBEDDER}, skipped if it cannot be loaded)")
+    p.add_argument("--host", default="127.0.0.1", help="default %(default)s")
+    p.add_argument("--port", type=int, default=8080, help="default %(default)s")
+    for option, default, what in (
+            ("--max-batch-tokens", 16384, "tokens per model call"),
+            ("--max-concurrent-requests", 512, "requests in flight before 429"),
+            ("--max-client-batch-size", 32, "inputs per /rerank or /embed request"),
+            ("--max-batch-requests", None, "requests per model call (default: no limit but the tokens)"),
+            ("--payload-limit", 2_000_000, "request body bytes before 413")):
+        p.add_argument(option, type=int, default=None, metavar="N",
+                       help=what if default is None else f"{what} (default {default})")
     return parser
 
 

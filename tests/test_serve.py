@@ -1,0 +1,674 @@
+"""minilm_np.serve: the real server (uvicorn on a free loopback port, in a thread of this process, or
+`minilm-np serve` as a subprocess) talked to with real clients: httpx and huggingface_hub's InferenceClient
+for TEI's routes, the official openai client for /v1/embeddings, the cohere clients for /v1/rerank and
+/v2/rerank. Answers are compared with the library's for the same inputs. Every server and process started
+here is stopped here.
+
+Slow paths are made deterministic with a gate: a model wrapper whose calls wait until the test opens it,
+so that requests can be queued behind a running call. Every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("starlette", reason='the server needs the server extra: pip install -e ".[server]"')
+uvicorn = pytest.importorskip("uvicorn", reason='the server needs the server extra: pip install -e ".[server]"')
+httpx = pytest.importorskip("httpx", reason="the TEI routes are tested with httpx (the test extra)")
+
+from minilm_np import CrossEncoder, Embedder, ModelLoadError  # noqa: E402
+from minilm_np.serve import Limits, create_app, load_models  # noqa: E402
+
+MODELS = Path(__file__).parent / "fixtures" / "models"
+WAIT = 60.0  # seconds: the bound of every wait below (none is expected to come near it)
+
+QUERY = "How many people live in Berlin?"
+DOCS = ["Berlin had a population of 3,520,031 registered inhabitants in an area of 891.82 square kilometers.",
+        "Berlin is well known for its museums.", "", "ünïcödé 北京 🙂", "the city the city the city"]
+LONG = "berlin city people " * 200  # far over every model's maximum
+
+
+@pytest.fixture(scope="module")
+def reranker() -> CrossEncoder:
+    return CrossEncoder.from_pretrained(MODELS / "tiny-ce-1")
+
+
+@pytest.fixture(scope="module")
+def embedder(minilm_dir) -> Embedder:
+    return Embedder.from_pretrained(minilm_dir)
+
+
+@pytest.fixture(scope="module")
+def url(reranker, embedder):
+    with running(create_app(reranker=reranker, embedder=embedder)) as base:
+        yield base
+
+
+@pytest.fixture
+def client(url):
+    with httpx.Client(base_url=url, timeout=WAIT) as c:
+        yield c
+
+
+# --------------------------------------------------------------------------------------------------
+# Helpers
+# --------------------------------------------------------------------------------------------------
+
+@contextmanager
+def running(app):
+    """Serve ``app`` with uvicorn on a free loopback port in a thread; stop it on exit."""
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=5))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        wait_for(lambda: server.started, "the server to start")
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(WAIT)
+        sock.close()
+    assert not thread.is_alive(), "the server did not stop"
+
+
+def wait_for(condition, what: str, timeout: float = WAIT) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"gave up waiting for {what}")
+        time.sleep(0.01)
+
+
+def metric(client, name: str, **labels) -> float:
+    """A counter's or gauge's value in /metrics (0 when absent); for a histogram give name + "_count"."""
+    want = {f'{k}="{v}"' for k, v in labels.items()}
+    for line in client.get("/metrics").text.splitlines():
+        series, _, value = line.rpartition(" ")
+        metric_name, _, label_text = series.partition("{")
+        if metric_name == name and want <= set(label_text.rstrip("}").split(",")) - {""}:
+            return float(value)
+    return 0.0
+
+
+class Gated:
+    """A model whose calls record their inputs, then wait at ``gate`` (open unless closed), then fail if an
+    input contains ``fail_on`` (raising ``error``), else return the wrapped model's answer."""
+
+    def __init__(self, model, fail_on: str | None = None, error: type[BaseException] = ValueError):
+        self._model, self._fail_on, self._error = model, fail_on, error
+        self.calls: list[list] = []
+        self.gate = threading.Event()
+        self.gate.set()
+
+    def __getattr__(self, name):
+        return getattr(self._model, name)
+
+    def predict(self, pairs, **options):
+        self._enter(pairs)
+        return self._model.predict(pairs, **options)
+
+    def encode(self, texts, **options):
+        self._enter(texts)
+        return self._model.encode(texts, **options)
+
+    def _enter(self, items) -> None:
+        self.calls.append(list(items))
+        if not self.gate.wait(WAIT):
+            raise RuntimeError("the test never opened the gate")
+        if self._fail_on is not None and self._fail_on in json.dumps(items):
+            raise self._error(f"refused an input containing {self._fail_on!r}")
+
+
+def post_all(url: str, requests: list[tuple[str, dict]], timeout: float = WAIT) -> list:
+    """Send the requests at once, each from its own thread; their responses, in order."""
+    def send(request):
+        with httpx.Client(base_url=url, timeout=timeout) as c:
+            return c.post(request[0], json=request[1])
+    with ThreadPoolExecutor(len(requests)) as pool:
+        return list(pool.map(send, requests))
+
+
+def send_later(url: str, path: str, body: dict, timeout: float = WAIT):
+    """Start one request in a thread; returns the future of its response."""
+    pool = ThreadPoolExecutor(1)
+    future = pool.submit(lambda: httpx.post(url + path, json=body, timeout=timeout))
+    pool.shutdown(wait=False)
+    return future
+
+
+def assert_same(got, expected) -> None:
+    """The server's scores or vectors are the library's for the same inputs, within 1e-6 (the issue's bound;
+    mostly bit-identical, but a float32 product may round differently by an ulp in another batch)."""
+    np.testing.assert_allclose(np.asarray(got, dtype=np.float32), expected, rtol=0, atol=1e-6)
+
+
+def queued(client, model: str, n: int) -> bool:
+    return metric(client, "te_queue_size", model=model) == n
+
+
+# --------------------------------------------------------------------------------------------------
+# Health, info, metrics
+# --------------------------------------------------------------------------------------------------
+
+def test_health_info_and_metrics(client, reranker, embedder):
+    health = client.get("/health")
+    assert (health.status_code, health.content) == (200, b"")
+    info = client.get("/info").json()
+    assert info["model_id"] == reranker.name and "reranker" in info["model_type"]
+    assert info["max_input_length"] == reranker.max_length
+    assert (info["max_batch_tokens"], info["max_client_batch_size"], info["max_concurrent_requests"]) == \
+        (16384, 32, 512)
+    assert [m["model_id"] for m in info["models"]] == [reranker.name, embedder.name]
+    assert info["models"][1]["model_type"] == {"embedding": {"pooling": "mean"}}
+    assert info["models"][1]["dim"] == 384 and info["version"]
+    client.post("/rerank", json={"query": QUERY, "texts": DOCS})
+    text = client.get("/metrics").text
+    for family in ("te_request_count", "te_request_success", "te_queue_size", "te_batch_next_size",
+                   "te_batch_next_tokens", "te_request_duration", "te_batch_inference_duration", "te_tokens_total"):
+        assert f"# TYPE {family} " in text
+    assert metric(client, "te_request_success", route="/rerank") >= 1
+    assert metric(client, "te_batch_next_tokens_count", model=reranker.name) >= 1
+
+
+# --------------------------------------------------------------------------------------------------
+# Answers equal the library's
+# --------------------------------------------------------------------------------------------------
+
+def test_tei_rerank_equals_the_library(client, reranker):
+    pairs = [(QUERY, d) for d in DOCS]
+    raw = client.post("/rerank", json={"query": QUERY, "texts": DOCS, "raw_scores": True, "return_text": True})
+    assert raw.status_code == 200
+    ranks = raw.json()
+    expected = reranker.predict(pairs)
+    assert [r["index"] for r in ranks] == np.argsort(-expected, kind="stable").tolist()  # best first
+    assert [r["text"] for r in ranks] == [DOCS[r["index"]] for r in ranks]
+    got = np.array([r["score"] for r in sorted(ranks, key=lambda r: r["index"])], dtype=np.float32)
+    assert_same(got, expected)
+    sigmoid = client.post("/rerank", json={"query": QUERY, "texts": DOCS}).json()
+    assert all("text" not in r for r in sigmoid)
+    got = np.array([r["score"] for r in sorted(sigmoid, key=lambda r: r["index"])], dtype=np.float32)
+    assert_same(got, reranker.predict(pairs, activation="sigmoid"))
+
+
+def test_tei_embed_equals_the_library(client, embedder):
+    many = client.post("/embed", json={"inputs": DOCS})
+    assert many.status_code == 200
+    assert_same(np.array(many.json(), dtype=np.float32), embedder.encode(DOCS))
+    one = client.post("/embed", json={"inputs": DOCS[0], "normalize": False}).json()  # a string -> [[...]]
+    assert_same(np.array(one, dtype=np.float32), embedder.encode([DOCS[0]], normalize=False))
+
+
+def test_embed_normalizes_when_the_model_does_not(tmp_path):
+    """A pipeline without Normalize: normalize false gives the pooled vectors, true unit ones, as the library."""
+    model_dir = shutil.copytree(MODELS / "tiny-embedder", tmp_path / "no-normalize")
+    modules = json.loads((model_dir / "modules.json").read_text())
+    (model_dir / "modules.json").write_text(json.dumps([m for m in modules if "Normalize" not in m["type"]]))
+    emb = Embedder.from_pretrained(model_dir)
+    assert not emb.pipeline.normalize
+    with running(create_app(embedder=emb)) as base, httpx.Client(base_url=base, timeout=WAIT) as c:
+        for normalize in (True, False):
+            got = np.array(c.post("/embed", json={"inputs": DOCS, "normalize": normalize}).json(), dtype=np.float32)
+            assert_same(got, emb.encode(DOCS, normalize=normalize))
+        raw = np.array(c.post("/embed", json={"inputs": DOCS, "normalize": False}).json())
+        assert not np.allclose(np.linalg.norm(raw, axis=1), 1)
+
+
+def test_long_inputs_are_cut_like_the_library(client, reranker, embedder):
+    texts = [LONG, "short"]
+    ranks = client.post("/rerank", json={"query": LONG, "texts": texts, "raw_scores": True}).json()
+    got = np.array([r["score"] for r in sorted(ranks, key=lambda r: r["index"])], dtype=np.float32)
+    assert_same(got, reranker.predict([(LONG, t) for t in texts]))
+    vectors = client.post("/embed", json={"inputs": texts, "truncate": True, "truncation_direction": "right"})
+    assert_same(np.array(vectors.json(), dtype=np.float32), embedder.encode(texts))
+    short = client.post("/embed", json={"inputs": ["short"], "truncation_direction": "Left"})  # nothing to cut
+    assert short.status_code == 200
+
+
+def test_huggingface_hub_inference_client(url, embedder, monkeypatch):
+    """huggingface_hub's InferenceClient, the TEI client LangChain uses, posts to the URL it is given:
+    the root (TEI's default route) or /embed."""
+    from huggingface_hub import InferenceClient, constants
+
+    # huggingface_hub reads HF_HUB_OFFLINE once, at import (another test may have set it then), and in
+    # offline mode refuses every request, even to this loopback server
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+
+    for model in (url, url + "/embed"):
+        vectors = InferenceClient(model=model, token="unused", timeout=WAIT).feature_extraction(DOCS[:2])
+        assert_same(vectors, embedder.encode(DOCS[:2]))
+
+
+def test_the_root_route_reranks_a_body_with_a_query(client, reranker):
+    ranks = client.post("/", json={"query": QUERY, "texts": DOCS[:2], "raw_scores": True}).json()
+    assert_same([r["score"] for r in sorted(ranks, key=lambda r: r["index"])],
+                reranker.predict([(QUERY, d) for d in DOCS[:2]]))
+
+
+# --------------------------------------------------------------------------------------------------
+# Real clients: cohere (v1 and v2) and openai
+# --------------------------------------------------------------------------------------------------
+
+def test_cohere_clients_rerank(url, reranker):
+    cohere = pytest.importorskip("cohere", reason="the cohere client is in the test extra")
+    sigmoid = reranker.predict([(QUERY, d) for d in DOCS], activation="sigmoid")
+    best = np.argsort(-sigmoid, kind="stable")
+    v1 = cohere.Client(api_key="unused", base_url=url, timeout=WAIT)
+    documents = [d if i % 2 else {"text": d} for i, d in enumerate(DOCS)]  # strings and {"text": ...}
+    answer = v1.rerank(model="ms-marco", query=QUERY, documents=documents, top_n=3, return_documents=True)
+    assert [r.index for r in answer.results] == best[:3].tolist()
+    assert [r.document.text for r in answer.results] == [DOCS[i] for i in best[:3]]
+    assert_same(np.array([r.relevance_score for r in answer.results], dtype=np.float32),
+                                  sigmoid[best[:3]])
+    assert answer.model == reranker.name and answer.usage["total_tokens"] > 0
+    v2 = cohere.ClientV2(api_key="unused", base_url=url, timeout=WAIT)
+    answer = v2.rerank(model="ms-marco", query=QUERY, documents=DOCS)
+    assert [r.index for r in answer.results] == best.tolist()
+    with pytest.raises(cohere.errors.UnprocessableEntityError, match="maximum allowed batch size 1000"):
+        v1.rerank(model="ms-marco", query=QUERY, documents=["a"] * 1001)
+
+
+@pytest.mark.parametrize("encoding_format", [None, "float", "base64"])
+def test_openai_client_embeddings(url, embedder, encoding_format):
+    """The openai client asks for base64 when no format is given and decodes it itself."""
+    openai = pytest.importorskip("openai", reason="the openai client is in the test extra")
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=WAIT)
+    options = {} if encoding_format is None else {"encoding_format": encoding_format}
+    answer = client.embeddings.create(model="all-MiniLM-L6-v2", input=DOCS, **options)
+    assert answer.object == "list" and answer.model == embedder.name
+    assert [d.index for d in answer.data] == list(range(len(DOCS)))
+    if encoding_format == "base64":  # the client hands the string back as it came
+        vectors = np.stack([np.frombuffer(base64.b64decode(d.embedding), dtype="<f4") for d in answer.data])
+    else:
+        vectors = np.array([d.embedding for d in answer.data], dtype=np.float32)
+    assert_same(vectors, embedder.encode(DOCS))
+    tokens = sum(len(p) + 2 for p in embedder.tokenizer.pieces(DOCS))
+    assert answer.usage.prompt_tokens == answer.usage.total_tokens == tokens
+    single = client.embeddings.create(model="m", input="one text", encoding_format="float")
+    assert_same(np.array(single.data[0].embedding, dtype=np.float32), embedder.encode("one text"))
+
+
+def test_openai_client_sees_the_errors(url):
+    openai = pytest.importorskip("openai", reason="the openai client is in the test extra")
+    client = openai.OpenAI(base_url=url + "/v1", api_key="unused", max_retries=0, timeout=WAIT)
+    with pytest.raises(openai.UnprocessableEntityError, match="422"):
+        client.embeddings.create(model="m", input=["a"] * 2049)
+    with pytest.raises(openai.UnprocessableEntityError, match="422") as caught:
+        client.embeddings.create(model="m", input=[], encoding_format="float")
+    assert caught.value.body == "`input` cannot be empty"  # the client keeps the "error" field
+
+
+# --------------------------------------------------------------------------------------------------
+# Every error status
+# --------------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("path, body, error_type, message", [
+    ("/rerank", b"{not json", "Validation", "not valid JSON"),
+    ("/rerank", b"[1, 2]", "Validation", "must be a JSON object, got array"),
+    ("/rerank", {"texts": ["a"]}, "Validation", "missing field `query`"),
+    ("/rerank", {"query": 3, "texts": ["a"]}, "Validation", "`query`: expected a string, got integer"),
+    ("/rerank", {"query": "q", "texts": "a"}, "Validation", "`texts`: expected an array of strings"),
+    ("/rerank", {"query": "q", "texts": ["a", None]}, "Validation", r"`texts\[1\]`: expected a string, got null"),
+    ("/rerank", {"query": "q", "texts": ["a"], "raw_scores": "yes"}, "Validation", "`raw_scores`: expected a boolean"),
+    ("/rerank", {"query": "q", "texts": []}, "Empty", "`texts` cannot be empty"),
+    ("/rerank", {"query": "q", "texts": ["a"] * 33}, "Validation", "batch size 33 > maximum allowed batch size 32"),
+    ("/rerank", {"query": "q", "texts": [LONG], "truncate": False}, "Validation", "more than the model's maximum"),
+    ("/rerank", {"query": "q", "texts": [LONG], "truncation_direction": "left"}, "Validation",
+     "\"left\" is not supported"),
+    ("/rerank", {"query": "q", "texts": ["a"], "truncation_direction": "up"}, "Validation", "`truncation_direction`"),
+    ("/embed", {"inputs": [[101, 102]]}, "Validation", "token ids are not accepted"),
+    ("/embed", {"inputs": []}, "Empty", "`inputs` cannot be empty"),
+    ("/embed", {"inputs": ["a"] * 33}, "Validation", "batch size 33 > maximum allowed batch size 32"),
+    ("/embed", {"inputs": [LONG], "truncate": False}, "Validation", r"inputs\[0\] has \d+ tokens"),
+    ("/embed", {"inputs": "a", "prompt_name": "query"}, "Validation", "`prompt_name` is not supported"),
+    ("/embed", {"inputs": "a", "dimensions": 128}, "Validation", "`dimensions` 128 is not supported"),
+    ("/v1/rerank", {"query": "q", "documents": [{"title": "no text"}]}, "Validation", r"`documents\[0\]`"),
+    ("/v1/rerank", {"query": "q", "documents": ["a"], "top_n": 0}, "Validation", "`top_n` must be a positive"),
+    ("/v1/rerank", {"query": "q", "documents": []}, "Empty", "`documents` cannot be empty"),
+    ("/v1/embeddings", {"input": ["a"], "encoding_format": "int8"}, "Validation", "`encoding_format`"),
+    ("/v1/embeddings", {"input": ["a"] * 2049}, "Validation", "maximum allowed batch size 2048"),
+])
+def test_bad_requests_get_422_in_tei_shape(client, path, body, error_type, message):
+    response = client.post(path, content=body) if isinstance(body, bytes) else client.post(path, json=body)
+    assert response.status_code == 422
+    assert set(response.json()) == {"error", "error_type"}
+    assert response.json()["error_type"] == error_type
+    assert re.search(message, response.json()["error"]), response.json()["error"]
+
+
+def test_a_body_over_the_payload_limit_gets_413(reranker):
+    with running(create_app(reranker=reranker, limits=Limits(payload_limit=1000))) as base, \
+            httpx.Client(base_url=base, timeout=WAIT) as c:
+        declared = c.post("/rerank", json={"query": "q", "texts": ["x" * 2000]})  # Content-Length says so
+        assert declared.status_code == 413 and declared.json()["error_type"] == "Validation"
+        chunked = c.post("/rerank", content=iter([b'{"query": "q", "texts": ["', b"x" * 2000, b'"]}']))
+        assert chunked.status_code == 413 and "payload limit of 1000" in chunked.json()["error"]
+        assert c.post("/rerank", json={"query": "q", "texts": ["x"]}).status_code == 200
+
+
+def test_a_route_whose_model_is_not_loaded_gets_424(reranker):
+    with running(create_app(reranker=reranker)) as base, httpx.Client(base_url=base, timeout=WAIT) as c:
+        response = c.post("/embed", json={"inputs": "a"})
+        assert response.status_code == 424
+        assert response.json() == {"error": "no embedder is loaded: start the server with --embedder MODEL",
+                                   "error_type": "Backend"}
+
+
+def test_a_full_server_answers_429_and_recovers(reranker):
+    gated = Gated(reranker)
+    gated.gate.clear()
+    limits = Limits(max_concurrent_requests=2)
+    with running(create_app(reranker=gated, limits=limits)) as base, httpx.Client(base_url=base, timeout=WAIT) as c:
+        first = send_later(base, "/rerank", {"query": "q", "texts": ["a"]})
+        wait_for(lambda: len(gated.calls) == 1, "the first request to reach the model")
+        second = send_later(base, "/rerank", {"query": "q", "texts": ["b"]})
+        wait_for(lambda: queued(c, reranker.name, 1), "the second request to queue")
+        refused = c.post("/rerank", json={"query": "q", "texts": ["c"]})
+        assert refused.status_code == 429
+        assert refused.json()["error_type"] == "Overloaded" and "Model is overloaded" in refused.json()["error"]
+        gated.gate.set()
+        assert first.result(WAIT).status_code == second.result(WAIT).status_code == 200
+        assert c.post("/rerank", json={"query": "q", "texts": ["c"]}).status_code == 200
+        assert metric(c, "te_request_failure", route="/rerank", err="overloaded") == 1
+
+
+def test_health_is_503_while_loading_then_200(reranker):
+    release = threading.Event()
+
+    def load():
+        if not release.wait(WAIT):
+            raise RuntimeError("never released")
+        return reranker, None
+
+    with running(create_app(load=load)) as base, httpx.Client(base_url=base, timeout=WAIT) as c:
+        loading = c.get("/health")
+        assert loading.status_code == 503
+        assert loading.json() == {"error": "the models are loading", "error_type": "Unhealthy"}
+        assert c.post("/rerank", json={"query": "q", "texts": ["a"]}).status_code == 503
+        assert c.get("/info").status_code == 503
+        release.set()
+        wait_for(lambda: c.get("/health").status_code == 200, "the models to load")
+        assert c.post("/rerank", json={"query": "q", "texts": ["a"]}).status_code == 200
+
+
+def test_health_is_503_when_loading_fails():
+    def load():
+        raise ModelLoadError("model directory not found: /nowhere")
+
+    with running(create_app(load=load)) as base, httpx.Client(base_url=base, timeout=WAIT) as c:
+        wait_for(lambda: "not found" in c.get("/health").text, "loading to fail")
+        health = c.get("/health")
+        assert health.status_code == 503 and health.json()["error_type"] == "Unhealthy"
+        assert "ModelLoadError: model directory not found: /nowhere" in health.json()["error"]
+
+
+def test_a_fatal_model_error_makes_the_server_unhealthy(reranker):
+    gated = Gated(reranker, fail_on="explode", error=MemoryError)
+    with running(create_app(reranker=gated)) as base, httpx.Client(base_url=base, timeout=WAIT) as c:
+        assert c.get("/health").status_code == 200
+        response = c.post("/rerank", json={"query": "q", "texts": ["explode"]})
+        assert response.status_code == 503 and response.json()["error_type"] == "Unhealthy"
+        health = c.get("/health")
+        assert health.status_code == 503 and "MemoryError" in health.json()["error"]
+        assert c.post("/rerank", json={"query": "q", "texts": ["fine"]}).status_code == 503
+
+
+# --------------------------------------------------------------------------------------------------
+# Batching, isolation, disconnects
+# --------------------------------------------------------------------------------------------------
+
+def test_requests_waiting_together_share_one_call_within_the_token_budget(reranker):
+    """While the model is busy, requests queue; the next call takes them in arrival order, up to the token
+    budget, splitting a request across calls when needed; every answer is the library's."""
+    gated = Gated(reranker)
+    gated.gate.clear()
+    queries = [f"query {i}" for i in range(5)]
+    texts = [["berlin city"], ["the people live", "in berlin"], ["museums"], ["a b c", "d e f", "g"], ["x"]]
+    pairs = [(q, x) for q, t in zip(queries, texts) for x in t]
+    budget = sum(len(e.ids) for e in reranker.tokenizer.encode_pairs(pairs)) - 1  # all but the last: two calls
+    with running(create_app(reranker=gated, limits=Limits(max_batch_tokens=budget))) as base, \
+            httpx.Client(base_url=base, timeout=WAIT) as c:
+        blocker = send_later(base, "/rerank", {"query": "block", "texts": ["blocking"]})
+        wait_for(lambda: len(gated.calls) == 1, "the first call")
+        answers = []
+        for q, t in zip(queries, texts):  # one after the other, so that they queue in this order
+            answers.append(send_later(base, "/rerank", {"query": q, "texts": t, "raw_scores": True}))
+            waiting = sum(len(x) for x in texts[:len(answers)])
+            wait_for(lambda: queued(c, reranker.name, waiting), f"request {len(answers)} to queue")
+        gated.gate.set()
+        assert blocker.result(WAIT).status_code == 200
+        for q, t, answer in zip(queries, texts, answers):
+            ranks = answer.result(WAIT).json()
+            got = np.array([r["score"] for r in sorted(ranks, key=lambda r: r["index"])], dtype=np.float32)
+            assert_same(got, reranker.predict([(q, x) for x in t]))
+    calls = gated.calls[1:]
+    assert len(calls) == 2  # 8 pairs from five requests in two calls, not five
+    assert [pair for call in calls for pair in call] == pairs
+    for call in calls:
+        assert sum(len(e.ids) for e in reranker.tokenizer.encode_pairs(call)) <= budget
+
+
+def test_one_bad_request_fails_alone(reranker):
+    """A call that raises is run again request by request: only the request at fault gets 424."""
+    gated = Gated(reranker, fail_on="poison")
+    gated.gate.clear()
+    with running(create_app(reranker=gated)) as base, httpx.Client(base_url=base, timeout=WAIT) as c:
+        blocker = send_later(base, "/rerank", {"query": "q", "texts": ["block"]})
+        wait_for(lambda: len(gated.calls) == 1, "the first call")
+        bad = send_later(base, "/rerank", {"query": "q", "texts": ["fine", "poison"]})
+        wait_for(lambda: queued(c, reranker.name, 2), "the bad request to queue")
+        good = send_later(base, "/rerank", {"query": "q", "texts": ["also fine"], "raw_scores": True})
+        wait_for(lambda: queued(c, reranker.name, 3), "the good request to queue")
+        gated.gate.set()
+        assert blocker.result(WAIT).status_code == 200
+        failed = bad.result(WAIT)
+        assert failed.status_code == 424 and failed.json()["error_type"] == "Backend"
+        assert "refused an input containing 'poison'" in failed.json()["error"]
+        good = good.result(WAIT)
+        assert good.status_code == 200
+        assert_same(np.float32(good.json()[0]["score"]), reranker.predict(("q", "also fine")))
+        assert c.get("/health").status_code == 200
+    assert gated.calls[1] == [("q", "fine"), ("q", "poison"), ("q", "also fine")]  # they shared a call
+
+
+def test_a_client_that_disconnects_costs_nothing_more(reranker):
+    gated = Gated(reranker)
+    gated.gate.clear()
+    with running(create_app(reranker=gated)) as base, httpx.Client(base_url=base, timeout=WAIT) as c:
+        blocker = send_later(base, "/rerank", {"query": "q", "texts": ["block"]})
+        wait_for(lambda: len(gated.calls) == 1, "the first call")
+        impatient = send_later(base, "/rerank", {"query": "q", "texts": ["gone"] * 20}, timeout=0.5)
+        with pytest.raises(httpx.ReadTimeout, match="timed out"):
+            impatient.result(WAIT)
+        wait_for(lambda: metric(c, "te_request_failure", route="/rerank", err="dropped") == 1, "the drop")
+        assert queued(c, reranker.name, 0)  # its inputs left the queue
+        gated.gate.set()
+        assert blocker.result(WAIT).status_code == 200
+        after = c.post("/rerank", json={"query": "q", "texts": ["after"]})
+        assert after.status_code == 200
+    assert all(("q", "gone") not in call for call in gated.calls)  # never computed
+
+
+def test_load_models_skips_an_optional_model_that_cannot_load(reranker):
+    ce, emb = load_models(str(MODELS / "tiny-ce-1"), "/nowhere/embedder", optional=["embedder"])
+    assert emb is None and ce.name == reranker.name
+    with pytest.raises(ModelLoadError, match="no model could be loaded: reranker /nowhere/r"):
+        load_models("/nowhere/r", "/nowhere/e", optional=["reranker", "embedder"])
+    with pytest.raises(ModelLoadError, match="/nowhere/e"):
+        load_models(str(MODELS / "tiny-ce-1"), "/nowhere/e")  # not optional
+
+
+def test_a_multi_label_model_is_refused_as_reranker():
+    with pytest.raises(ValueError, match="one-label model"):
+        create_app(reranker=CrossEncoder.from_pretrained(MODELS / "tiny-ce-3"))
+    with pytest.raises(ValueError, match="nothing to serve"):
+        create_app()
+
+
+# --------------------------------------------------------------------------------------------------
+# `minilm-np serve` as a separate process: a load test (32 concurrent clients, mixed lengths, 320
+# requests), graceful shutdown on SIGTERM and SIGINT, and how the command starts or refuses to
+# --------------------------------------------------------------------------------------------------
+
+PEAK_RSS_MB = 600  # the load test's bound on the server's peak resident memory (measured: 370 MB)
+WORDS = ("berlin paris city people live population museum river area square kilometers inhabitants the of "
+         "in a is has many how registered known for its well history wall capital germany europe").split()
+
+
+@contextmanager
+def server_process(*options: str, home: Path, wait_healthy: bool = True):
+    """``python -m minilm_np serve OPTIONS --port P`` with an empty, offline Hugging Face cache; yields
+    (process, base url, its stderr file); stops it (SIGTERM, then SIGKILL after WAIT) on exit."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(home / "hf")}
+    log = home / "server.log"  # a file, not a pipe: the access log must never fill a pipe and block the server
+    with open(log, "w") as err:
+        process = subprocess.Popen([sys.executable, "-m", "minilm_np", "serve", *options, "--port", str(port)],
+                                   env=env, stdout=subprocess.DEVNULL, stderr=err)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        if wait_healthy:
+            wait_for(lambda: _healthy(url) or process.poll() is not None, "the server to be healthy")
+            assert process.poll() is None, log.read_text()
+        yield process, url, log
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(WAIT)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(WAIT)
+
+
+def _healthy(url: str) -> bool:
+    try:
+        return httpx.get(url + "/health", timeout=2).status_code == 200
+    except httpx.TransportError:
+        return False
+
+
+def peak_rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    pytest.skip("no /proc/PID/status VmHWM on this system")
+
+
+def text(rng: random.Random, long: bool) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(rng.randint(150, 320) if long else rng.randint(3, 25)))
+
+
+def test_load_32_clients_every_answer_is_the_librarys(tmp_path, minilm_dir, reranker, embedder):
+    """320 requests from 32 concurrent clients (half /rerank on the tiny cross-encoder, half /embed on the
+    real all-MiniLM-L6-v2; a quarter of the texts longer than the models' maximum): none fails or is lost,
+    each equals the library's answer to the same request alone, and the server's peak RSS stays under
+    PEAK_RSS_MB."""
+    rng = random.Random(0)
+    payloads = []
+    for i in range(40):  # 40 distinct requests, each sent 8 times
+        texts = [text(rng, long=rng.random() < 0.25) for _ in range(rng.randint(1, 32 if i % 2 else 4))]
+        payloads.append(("/rerank", {"query": text(rng, long=False), "texts": texts, "raw_scores": True})
+                        if i % 2 else ("/embed", {"inputs": texts}))
+    expected = [reranker.predict([(body["query"], t) for t in body["texts"]]) if path == "/rerank"
+                else embedder.encode(body["inputs"]) for path, body in payloads]
+    requests = [i % len(payloads) for i in range(320)]
+    rng.shuffle(requests)
+
+    with server_process("--reranker", str(MODELS / "tiny-ce-1"), "--embedder", str(minilm_dir),
+                        home=tmp_path) as (process, url, log):
+        def client(share: list[int]) -> list[tuple[int, int, object]]:
+            with httpx.Client(base_url=url, timeout=WAIT) as c:
+                return [(k, (r := c.post(payloads[k][0], json=payloads[k][1])).status_code, r.json()) for k in share]
+
+        with ThreadPoolExecutor(32) as pool:
+            answers = [a for share in pool.map(client, [requests[i::32] for i in range(32)]) for a in share]
+        peak = peak_rss_mb(process.pid)
+        with httpx.Client(base_url=url, timeout=WAIT) as c:
+            calls = sum(metric(c, "te_batch_next_size_count", model=m.name) for m in (reranker, embedder))
+
+    assert len(answers) == len(requests) and sorted(k for k, _, _ in answers) == sorted(requests)
+    assert {status for _, status, _ in answers} == {200}
+    for k, _, body in answers:
+        if payloads[k][0] == "/rerank":
+            got = np.array([r["score"] for r in sorted(body, key=lambda r: r["index"])], dtype=np.float32)
+        else:
+            got = np.array(body, dtype=np.float32)
+        assert_same(got, expected[k])
+    assert peak < PEAK_RSS_MB, f"the server's peak RSS was {peak:.0f} MB"
+    assert 0 < calls < len(requests)  # requests shared model calls
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_shuts_down_gracefully(tmp_path, minilm_dir, sig):
+    """Requests admitted before the signal are answered; then the port closes and the process exits 0."""
+    rng = random.Random(1)
+    bodies = [{"inputs": [text(rng, long=True) for _ in range(8)]} for _ in range(3)]  # one model call of ~1 s
+    with server_process("--embedder", str(minilm_dir), "--reranker", "none", home=tmp_path) as (process, url, log):
+        with ThreadPoolExecutor(len(bodies)) as pool, httpx.Client(base_url=url, timeout=WAIT) as c:
+            futures = [pool.submit(httpx.post, url + "/embed", json=b, timeout=WAIT) for b in bodies]
+            wait_for(lambda: metric(c, "te_requests_in_flight") == len(bodies), "every request to be admitted")
+            process.send_signal(sig)
+            unanswered = sum(not f.done() for f in futures)
+            statuses = [f.result().status_code for f in futures]
+        assert process.wait(WAIT) == 0
+        assert unanswered >= 2 and statuses == [200] * len(bodies)
+        with pytest.raises(httpx.ConnectError, match="refused"):
+            httpx.get(url + "/health", timeout=5)
+
+
+def test_a_default_model_that_cannot_load_is_skipped_and_said(tmp_path):
+    """Offline with an empty cache the default L-6 reranker cannot be loaded: the server starts with the
+    embedder, says so on stderr, and /rerank answers 424."""
+    with server_process("--embedder", str(MODELS / "tiny-embedder"), home=tmp_path) as (process, url, log):
+        assert httpx.post(url + "/embed", json={"inputs": "a text"}, timeout=WAIT).status_code == 200
+        assert httpx.post(url + "/rerank", json={"query": "q", "texts": ["a"]}, timeout=WAIT).status_code == 424
+        info = httpx.get(url + "/info", timeout=WAIT).json()
+        assert [m["model_type"] for m in info["models"]] == [{"embedding": {"pooling": "mean"}}]
+    said = log.read_text()
+    assert "the reranker L-6 cannot be loaded (model 'cross-encoder/ms-marco-MiniLM-L-6-v2' offline" in said
+    assert f"serving the embedder {(MODELS / 'tiny-embedder').resolve()} only" in said
+    assert process.returncode == 0
+
+
+def test_model_errors_stop_the_command_with_one_line(tmp_path):
+    with server_process("--reranker", str(tmp_path / "nowhere"), "--embedder", "none", home=tmp_path,
+                        wait_healthy=False) as (process, url, log):
+        assert process.wait(WAIT) == 1
+    last = log.read_text().strip().splitlines()[-1]
+    assert last.startswith("minilm-np: error: model directory not found:") and str(tmp_path / "nowhere") in last
+    with server_process("--reranker", str(MODELS / "tiny-ce-3"), "--embedder", "none", home=tmp_path,
+                        wait_healthy=False) as (process, url, log):
+        assert process.wait(WAIT) == 1
+    assert log.read_text().strip().splitlines()[-1].startswith(
+        "minilm-np: error: the reranker must be a one-label model (scores);")
+    refused = subprocess.run([sys.executable, "-m", "minilm_np", "serve", "--reranker", "none", "--embedder", "none"],
+                             capture_output=True, text=True, timeout=WAIT)
+    assert (refused.returncode, refused.stderr) == (
+        1, "minilm-np: error: nothing to serve: give a reranker, an embedder or both\n")
+
+
+def test_without_the_server_extra_the_command_says_what_to_install():
+    blocked = "import sys; sys.modules['uvicorn'] = None; from minilm_np.cli import main; sys.exit(main(['serve']))"
+    result = subprocess.run([sys.executable, "-c", blocked], capture_output=True, text=True, timeout=WAIT)
+    assert (result.returncode, result.stderr) == (1, 'minilm-np: error: minilm-np serve needs Starlette and uvicorn '
+                                                     '(uvicorn not installed): pip install "minilm-np[server]"\n')
