@@ -242,6 +242,19 @@ def test_long_inputs_are_cut_like_the_library(client, reranker, embedder):
     assert short.status_code == 200
 
 
+def test_a_server_reading_long_passages_in_windows_scores_as_the_library(reranker):
+    texts = [LONG, "short", "berlin city people " * 40]
+    pairs = [("berlin people", t) for t in texts]
+    with running(create_app(reranker=reranker, limits=Limits(long_passages="maxp", stride=20))) as base, \
+            httpx.Client(base_url=base, timeout=WAIT) as c:
+        ranks = c.post("/rerank", json={"query": "berlin people", "texts": texts, "raw_scores": True}).json()
+    got = np.array([r["score"] for r in sorted(ranks, key=lambda r: r["index"])], dtype=np.float32)
+    assert_same(got, reranker.predict(pairs, long_passages="maxp", stride=20))
+    assert not np.allclose(got, reranker.predict(pairs))  # the long passage's later windows changed its score
+    with pytest.raises(ValueError, match="long_passages must be one of truncate, maxp, firstp, meanp, got 'lastp'"):
+        Limits(long_passages="lastp")
+
+
 def test_huggingface_hub_inference_client(url, embedder, monkeypatch):
     """huggingface_hub's InferenceClient, the TEI client LangChain uses, posts to the URL it is given:
     the root (TEI's default route) or /embed."""

@@ -424,7 +424,7 @@ def _index_for(args):
 
 
 SERVE_LIMITS = ("max_batch_tokens", "max_concurrent_requests", "max_client_batch_size", "max_batch_requests",
-                "payload_limit")
+                "payload_limit", "long_passages", "stride")
 
 
 def serve_command(args) -> int:

@@ -214,6 +214,7 @@ def build_parser() -> argparse.ArgumentParser:
             ("--payload-limit", 2_000_000, "request body bytes before 413")):
         p.add_argument(option, type=int, default=None, metavar="N",
                        help=what if default is None else f"{what} (default {default})")
+    _long_passages_options(p)
     return parser
 
 

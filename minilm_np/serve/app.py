@@ -66,7 +66,7 @@ class ServerState:
 
     def install(self, reranker, embedder) -> None:
         turn = asyncio.Lock()  # one model call at a time, whichever model
-        for kind, model, run in (("reranker", reranker, _rerank_call(reranker)),
+        for kind, model, run in (("reranker", reranker, _rerank_call(reranker, self.limits)),
                                  ("embedder", embedder, _embed_call(embedder))):
             if model is None:
                 continue
@@ -288,8 +288,12 @@ def _check_dimensions(req, model) -> None:
 # Model calls (in the model thread) and answers
 # --------------------------------------------------------------------------------------------------
 
-def _rerank_call(reranker):
-    return None if reranker is None else (lambda pairs: reranker.predict(pairs))  # raw logits, float32 [n]
+def _rerank_call(reranker, limits: Limits):
+    if reranker is None:
+        return None
+    reranker.with_long_passages(limits.long_passages, limits.stride)  # refuses a bad mode or stride now
+    return lambda pairs: reranker.predict(pairs, long_passages=limits.long_passages,
+                                          stride=limits.stride)  # raw logits, float32 [n]
 
 
 def _embed_call(embedder):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, fields
 
+from ..text.windows import MODES as LONG_PASSAGE_MODES
+
 
 @dataclass(frozen=True)
 class Limits:
@@ -29,11 +31,20 @@ class Limits:
     auto_truncate: bool = True
     # Seconds a graceful shutdown waits for admitted requests before cancelling them.
     shutdown_timeout: float = 30.0
+    # How the reranker reads a passage past its maximum length: "truncate" (TEI's way) or in windows,
+    # "maxp" / "firstp" / "meanp", with ``stride`` pieces between window starts (CrossEncoder.predict).
+    # Token budgets count a passage as truncated; the library's own batches still hold 16,384 tokens at most.
+    long_passages: str = "truncate"
+    stride: int | None = None
 
     def __post_init__(self):
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name == "auto_truncate" or (f.name == "max_batch_requests" and value is None):
+            if f.name == "long_passages":
+                if value not in LONG_PASSAGE_MODES:
+                    raise ValueError(f"long_passages must be one of {', '.join(LONG_PASSAGE_MODES)}, got {value!r}")
+                continue
+            if f.name == "auto_truncate" or (f.name in ("max_batch_requests", "stride") and value is None):
                 continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError(f"{f.name} must be a positive number, got {value!r}")
