@@ -109,7 +109,7 @@ def test_index_build_then_search_and_mismatch(capsys, fakes, corpus_file, tmp_pa
     code, out, err = run(capsys, "index", "build", "--corpus", str(corpus_file), "--out", str(tmp_path / "idx"))
     assert code == 0, err
     assert "indexed 6 passages" in out
-    assert json.loads((tmp_path / "idx" / "meta.json").read_text(encoding="utf-8"))["embedder"] == "fake-embedder"
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text(encoding="utf-8"))["embedder"] == "fake-embedder"
     code, out, _ = run(capsys, "search", "paris france", "--index", str(tmp_path / "idx"), "--mode", "embed", "--json")
     d = json.loads(out)
     assert code == 0 and d["results"][0]["text"] == "Paris is the capital of France."
@@ -149,7 +149,7 @@ def test_compare(capsys, fakes, corpus_file):
         (["search", "q", "--corpus", "{tmp}/missing.txt"], "corpus not found"),
         (["search", "q", "--corpus", "{tmp}/empty.txt"], "no passages"),
         (["search", "q", "--corpus", "{tmp}/bad.jsonl"], "line 2: not valid JSON"),
-        (["search", "q", "--index", "{tmp}"], "meta.json is missing"),
+        (["search", "q", "--index", "{tmp}"], "manifest.json is missing"),
         (["search", "q", "--corpus", "{tmp}/empty.txt", "--top-k", "0"], "--top-k must be"),
         (["rank", "q"], "no documents"),
         (["embed"], "nothing to embed"),
