@@ -11,7 +11,6 @@ Letters: n passages, d embedding dimension.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,20 +20,20 @@ import numpy as np
 
 from .ann import AnnConfig, AnnIndex, open_ann
 from .index_format import (
+    EMBEDDINGS_FILE,
     MANIFEST_FILE,
     IndexFormatError,
     IndexWriter,
     corpus_digest,
     open_files,
+    open_matrix,
+    read_description,
     read_manifest,
     verify_files,
 )
 from .scorers import Passages, Progress, TextEmbedder, check_corpus
 
-INDEX_FORMAT = "minilm-np-index"
-INDEX_VERSION = 1  # the meta.json layout; version 2 is index_format.py's
-EMBEDDINGS_FILE = "embeddings.npy"
-META_FILE = "meta.json"
+META_FILE = "meta.json"  # version 1: every id and text in one JSON file beside embeddings.npy
 
 class IndexMismatchError(ValueError):
     """An index was built with a different embedder than the one asked to search it."""
@@ -129,26 +128,8 @@ def _load_version_1(directory: Path, embedder: str | None, mmap: bool) -> Embedd
     if not matrix_file.is_file():
         raise FileNotFoundError(f"{directory} is not an index: {matrix_file.name} is missing "
                                 f"(build one with `minilm-np index build`)")
-    try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise IndexFormatError(f"{meta_file}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
-        raise IndexFormatError(f"{meta_file}: not a minilm-np index (format {INDEX_FORMAT!r} expected)")
-    if meta.get("version") != INDEX_VERSION:
-        raise IndexFormatError(f"{meta_file}: index version {meta.get('version')!r} is not supported "
-                               f"(this minilm-np reads version {INDEX_VERSION} from a meta.json)")
-    for key, kind in (("embedder", str), ("dim", int), ("count", int), ("ids", list), ("texts", list)):
-        if not isinstance(meta.get(key), kind):
-            raise IndexFormatError(f"{meta_file}: field {key!r} missing or not a {kind.__name__}")
-    if meta.get("normalized") is not True:
-        raise IndexFormatError(f"{meta_file}: vectors are not marked normalized; rebuild the index")
+    fields = (("embedder", str), ("dim", int), ("count", int), ("ids", list), ("texts", list))
+    meta = read_description(meta_file, 1, fields)
     check_embedder(directory, meta["embedder"], embedder)
-    try:
-        matrix = np.load(matrix_file, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except ValueError as e:
-        raise IndexFormatError(f"{matrix_file}: cannot be read as a .npy array ({e})") from None
-    if matrix.dtype != np.float32 or matrix.shape != (meta["count"], meta["dim"]):
-        raise IndexFormatError(f"{matrix_file}: holds {matrix.dtype} {matrix.shape}, meta.json says "
-                               f"float32 ({meta['count']}, {meta['dim']})")
+    matrix = open_matrix(matrix_file, meta, META_FILE, mmap_vectors=mmap)
     return EmbeddingIndex(matrix, [str(i) for i in meta["ids"]], meta["texts"], meta["embedder"])

@@ -128,28 +128,49 @@ class StringColumn(Sequence):
         return self._data, self._offsets
 
 
+MANIFEST_FIELDS = (("embedder", str), ("dim", int), ("count", int), ("normalized", bool), ("corpus", dict),
+                   ("shards", list), ("files", dict))
+
+
 def read_manifest(directory: Path) -> dict:
     """The manifest of the index in ``directory``, with its fields checked (not its files)."""
-    path = directory / MANIFEST_FILE
+    manifest = read_description(directory / MANIFEST_FILE, VERSION, MANIFEST_FIELDS)
+    if manifest.get("ann") is not None and not isinstance(manifest["ann"], dict):
+        raise IndexFormatError(f"{directory / MANIFEST_FILE}: field 'ann' must be an object or null")
+    return manifest
+
+
+def read_description(path: Path, version: int, fields: Sequence[tuple[str, type]]) -> dict:
+    """A JSON file describing an index (a manifest.json, or version 1's meta.json): this format and
+    version, the ``fields`` with their types, and vectors marked normalized."""
     try:
-        manifest = json.loads(path.read_text(encoding="utf-8"))
+        description = json.loads(path.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise IndexFormatError(f"{path}: not valid JSON ({e})") from None
-    if not isinstance(manifest, dict) or manifest.get("format") != FORMAT:
+    if not isinstance(description, dict) or description.get("format") != FORMAT:
         raise IndexFormatError(f"{path}: not a minilm-np index (format {FORMAT!r} expected)")
-    if manifest.get("version") != VERSION:
-        raise IndexFormatError(f"{path}: index version {manifest.get('version')!r} is not supported "
+    if description.get("version") != version:
+        raise IndexFormatError(f"{path}: index version {description.get('version')!r} is not supported here "
                                f"(this minilm-np reads versions 1 and {VERSION})")
-    fields = (("embedder", str), ("dim", int), ("count", int), ("normalized", bool), ("corpus", dict),
-              ("shards", list), ("files", dict))
     for key, kind in fields:
-        if not isinstance(manifest.get(key), kind):
+        if not isinstance(description.get(key), kind):
             raise IndexFormatError(f"{path}: field {key!r} missing or not a {kind.__name__}")
-    if manifest.get("ann") is not None and not isinstance(manifest["ann"], dict):
-        raise IndexFormatError(f"{path}: field 'ann' must be an object or null")
-    if manifest["normalized"] is not True:
+    if description.get("normalized") is not True:
         raise IndexFormatError(f"{path}: vectors are not marked normalized; rebuild the index")
-    return manifest
+    return description
+
+
+def open_matrix(path: Path, description: dict, described_in: str, *, mmap_vectors: bool = True) -> np.ndarray:
+    """The float32 [count, dim] matrix at ``path``, memory-mapped read-only (or read when not
+    ``mmap_vectors``), checked against the count and dim its description gives."""
+    try:
+        matrix = np.load(path, mmap_mode="r" if mmap_vectors else None, allow_pickle=False)
+    except ValueError as e:
+        raise IndexFormatError(f"{path}: cannot be read as a .npy array ({e})") from None
+    if matrix.dtype != np.float32 or matrix.shape != (description["count"], description["dim"]):
+        raise IndexFormatError(f"{path}: holds {matrix.dtype} {matrix.shape}, {described_in} says "
+                               f"float32 ({description['count']}, {description['dim']})")
+    return matrix
 
 
 def open_files(directory: Path, manifest: dict, *, mmap_vectors: bool = True
@@ -158,14 +179,7 @@ def open_files(directory: Path, manifest: dict, *, mmap_vectors: bool = True
     for name in (EMBEDDINGS_FILE, *(f for c in COLUMNS for f in column_files(c))):
         if not (directory / name).is_file():
             raise IndexFormatError(f"{directory} is incomplete: {name} is missing")
-    matrix_file = directory / EMBEDDINGS_FILE
-    try:
-        matrix = np.load(matrix_file, mmap_mode="r" if mmap_vectors else None, allow_pickle=False)
-    except ValueError as e:
-        raise IndexFormatError(f"{matrix_file}: cannot be read as a .npy array ({e})") from None
-    if matrix.dtype != np.float32 or matrix.shape != (manifest["count"], manifest["dim"]):
-        raise IndexFormatError(f"{matrix_file}: holds {matrix.dtype} {matrix.shape}, {MANIFEST_FILE} says "
-                               f"float32 ({manifest['count']}, {manifest['dim']})")
+    matrix = open_matrix(directory / EMBEDDINGS_FILE, manifest, MANIFEST_FILE, mmap_vectors=mmap_vectors)
     columns = [StringColumn.open(*(directory / f for f in column_files(c))) for c in COLUMNS]
     for name, column in zip(COLUMNS, columns):
         if len(column) != manifest["count"]:
