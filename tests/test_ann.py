@@ -59,6 +59,18 @@ def test_ann_results_equal_the_flat_ones_when_every_row_is_a_candidate(tmp_path,
     assert load_index(tmp_path / "idx", ann=False).ann is None
 
 
+def test_loading_leaves_the_faiss_file_closed_until_the_first_search(tmp_path, faiss):
+    write_index(tmp_path / "idx", FakeEmbedder(), corpus_from_texts(TEXTS), ann=AnnConfig("hnsw"))
+    index = load_index(tmp_path / "idx")
+    assert not index.ann.is_open
+    embedding_search(FakeEmbedder(), index, "berlin", top_k=2)
+    assert index.ann.is_open
+    (tmp_path / "idx" / "ann.faiss").unlink()
+    with pytest.raises(FileNotFoundError, match="ann.faiss is missing"):
+        load_index(tmp_path / "idx")
+    assert len(load_index(tmp_path / "idx", ann=False)) == len(TEXTS)
+
+
 def test_search_time_parameters(tmp_path, faiss):
     index = write_index(tmp_path / "idx", FakeEmbedder(), corpus_from_texts(TEXTS), ann=AnnConfig("hnsw", m=8))
     assert index.ann.params["m"] == 8 and index.ann.params["ef_search"] == 128

@@ -201,9 +201,9 @@ def _ann_search_options(p, default: dict | None = None) -> None:
 
     p.add_argument("--ef-search", type=int, help="hnsw: candidates kept per query" +
                    default_is(default and default["ef_search"]))
-    p.add_argument("--nprobe", type=int, help="ivfpq: cells scanned per query" + default_is("nlist/16, at least 16"))
+    p.add_argument("--nprobe", type=int, help="ivfpq: cells scanned per query" + default_is("nlist/16, at least 64"))
     p.add_argument("--candidates", type=int, help="neighbours re-scored exactly per query, at least top-k" +
-                   default_is(default and default["candidates"]))
+                   default_is("100 for hnsw, 200 for ivfpq"))
 
 
 def _split_option(p) -> None:

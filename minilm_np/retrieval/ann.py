@@ -25,6 +25,7 @@ Letters: n vectors, d dimension, C candidates.
 from __future__ import annotations
 
 import math
+import threading
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,7 +42,8 @@ class AnnConfig:
     """How to build an ANN index; ``None`` means "chosen from the index size" (recorded in the manifest)."""
 
     kind: str  # "hnsw" | "ivfpq"
-    candidates: int = 100  # approximate neighbours re-scored exactly per query (at least top_k)
+    candidates: int | None = None  # neighbours re-scored exactly per query (at least top_k); None: 100 for
+    # hnsw, 200 for ivfpq, whose coarser PQ distances put more true neighbours past the first 100
     # HNSW
     m: int = 32  # links per vector; the graph costs 2 * m * 4 bytes per vector at its bottom level
     ef_construction: int = 80  # candidates kept while inserting: a better graph for a slower build
@@ -49,7 +51,7 @@ class AnnConfig:
     hnsw_storage: str = "sq8"  # what the graph walk measures: 8-bit codes ("sq8") or float32 ("flat")
     # IVF-PQ
     nlist: int | None = None  # k-means cells; None: 4 * sqrt(n) (faiss's guide: 4..16 sqrt(n)), <= n / 39
-    nprobe: int | None = None  # cells scanned per query; None: nlist / 16, at least 16 (or nlist)
+    nprobe: int | None = None  # cells scanned per query; None: nlist / 16, at least 64 (or nlist)
     pq_m: int | None = None  # sub-quantisers = bytes per code; None: d / 8 (a divisor of d)
 
     def __post_init__(self):
@@ -101,7 +103,8 @@ def build_ann(vectors: np.ndarray, config: AnnConfig, path: Path) -> dict:
     for start in range(0, n, _ADD_CHUNK):
         index.add(np.ascontiguousarray(vectors[start:start + _ADD_CHUNK]))
     faiss.write_index(index, str(path))
-    return {"kind": config.kind, "file": path.name, "params": {**params, "candidates": config.candidates}}
+    candidates = config.candidates or (100 if config.kind == "hnsw" else 200)
+    return {"kind": config.kind, "file": path.name, "params": {**params, "candidates": candidates}}
 
 
 def _ivfpq_params(n: int, d: int, config: AnnConfig) -> dict:
@@ -117,7 +120,7 @@ def _ivfpq_params(n: int, d: int, config: AnnConfig) -> dict:
     if d % pq_m:
         raise ValueError(f"pq_m {pq_m} must divide the dimension {d}")
     pq_bits = min(8, int(math.log2(n // 39)))
-    nprobe = min(config.nprobe or max(16, nlist // 16), nlist)
+    nprobe = min(config.nprobe or max(64, nlist // 16), nlist)
     return {"nlist": nlist, "nprobe": nprobe, "pq_m": pq_m, "pq_bits": pq_bits}
 
 
@@ -134,12 +137,35 @@ def _sample(vectors: np.ndarray, size: int) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 class AnnIndex:
-    """An opened ANN index: ``candidates(query_vector, top_k)`` proposes rows to re-score."""
+    """An ANN index beside an index's vectors: ``candidates(query_vector, top_k)`` proposes rows to re-score.
 
-    def __init__(self, index, kind: str, params: dict):
-        self._index = index
+    The faiss file is opened on the first search (or by ``open()``), not when the index is loaded:
+    faiss reads an HNSW graph's every page on opening (1M vectors: ~0.1 s from the page cache, seconds
+    from disk), which would make loading grow with the index. The file is memory-mapped where faiss can
+    (the codes, and the graph's links), so what a process keeps is the page cache, shared and evictable.
+    """
+
+    def __init__(self, path: Path, kind: str, params: dict):
+        self.path = path
         self.kind = kind
         self.params = dict(params)  # as built; the search-time ones are changed by configure()
+        self._index = None  # the faiss index, once opened
+        self._opening = threading.Lock()
+
+    @property
+    def is_open(self) -> bool:
+        return self._index is not None
+
+    def open(self) -> AnnIndex:
+        """Open the faiss file now (a server may call this at start-up); returns self."""
+        with self._opening:
+            if self._index is None:
+                faiss = _faiss()
+                try:  # map the codes and the graph rather than copy them
+                    self._index = faiss.read_index(str(self.path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+                except RuntimeError:
+                    self._index = faiss.read_index(str(self.path))
+        return self
 
     def configure(self, *, candidates: int | None = None, ef_search: int | None = None,
                   nprobe: int | None = None) -> AnnIndex:
@@ -159,31 +185,28 @@ class AnnIndex:
         """Rows to re-score for ``query_vector`` [d]: ``max(candidates, top_k)`` of them at most, in
         ascending order (so ties among them go to the lower row, as in the flat scan).  [d] -> [C]"""
         faiss = _faiss()
-        pool = min(max(self.params["candidates"], top_k), self._index.ntotal)
+        index = self.open()._index
+        pool = min(max(self.params["candidates"], top_k), index.ntotal)
         if self.kind == "hnsw":
             search = faiss.SearchParametersHNSW(efSearch=max(self.params["ef_search"], pool))
         else:
             search = faiss.SearchParametersIVF(nprobe=self.params["nprobe"])
         q = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)  # [1, d]
-        _, rows = self._index.search(q, pool, params=search)  # [1, C], -1 where fewer were found
+        _, rows = index.search(q, pool, params=search)  # [1, C], -1 where fewer were found
         rows = rows[0]
         return np.sort(rows[rows >= 0])
 
     def __repr__(self) -> str:
-        return f"AnnIndex({self.kind}, {self._index.ntotal} vectors, {self.params})"
+        return f"AnnIndex({self.kind}, {self.path}, {self.params})"
 
 
 def open_ann(directory: Path, entry: dict) -> AnnIndex:
-    """Open the ANN index a manifest's ``ann`` entry names, memory-mapped where faiss can."""
-    faiss = _faiss()
+    """The ANN index a manifest's ``ann`` entry names (checked, and faiss importable; opened on first use)."""
+    _faiss()
     path = Path(directory) / entry.get("file", ANN_FILE)
     kind = entry.get("kind")
     if kind not in ANN_KINDS or not isinstance(entry.get("params"), dict):
         raise ValueError(f"{directory}: the manifest's ann entry is malformed: {entry!r}")
     if not path.is_file():
         raise FileNotFoundError(f"{directory}: {path.name} is missing (the manifest lists a {kind} index)")
-    try:  # the codes and the graph stay on disk, mapped: opening costs milliseconds at any size
-        index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
-    except RuntimeError:
-        index = faiss.read_index(str(path))
-    return AnnIndex(index, kind, entry["params"])
+    return AnnIndex(path, kind, entry["params"])
