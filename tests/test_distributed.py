@@ -7,34 +7,28 @@ import numpy as np
 import pytest
 from helpers import TEXTS, FakeEmbedder
 
-from minilm_np.retrieval import Shard, corpus_from_texts, write_index, write_index_on_ray
+from minilm_np.retrieval import corpus_from_texts, write_index, write_index_on_ray
 
 
 @pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")  # Ray's own settings, not ours
 def test_a_ray_build_equals_the_local_build(tmp_path, minilm_dir, cities):
-    """Two embedder actors of one CPU each on a local two-CPU cluster, four tasks of four passages, one of
-    them a shard: the vectors are the local build's (max |diff| <= 1e-6; measured 0), ids and texts too."""
+    """The build starts a local Ray cluster, runs two embedder actors of one CPU each on four tasks of up
+    to four passages, and shuts the cluster down: ids, texts and vectors are the local build's (max |diff|
+    <= 1e-6; measured 0)."""
     ray = pytest.importorskip("ray", reason='the Ray engine needs Ray Data: pip install "minilm-np[ray]"')
     pytest.importorskip("ray.data", reason='the Ray engine needs Ray Data: pip install "minilm-np[ray]"')
     from minilm_np import Embedder
 
     corpus = corpus_from_texts(cities + TEXTS)  # 15 passages
     local = write_index(tmp_path / "local", Embedder.from_pretrained(minilm_dir), corpus)
-    shard = write_index(tmp_path / "shard", Embedder.from_pretrained(minilm_dir), corpus, shard=Shard(1, 2))
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    try:
-        seen = []
-        remote = write_index_on_ray(tmp_path / "ray", functools.partial(Embedder.from_pretrained, minilm_dir),
-                                    corpus, cpus_per_actor=1, task_size=4, progress=seen.append)
-        remote_shard = write_index_on_ray(tmp_path / "ray-shard", functools.partial(Embedder.from_pretrained,
-                                                                                    minilm_dir),
-                                          corpus, shard=Shard(1, 2), cpus_per_actor=1, task_size=4)
-    finally:
-        ray.shutdown()
+    seen = []
+    remote = write_index_on_ray(tmp_path / "ray", functools.partial(Embedder.from_pretrained, minilm_dir), corpus,
+                                actors=2, cpus_per_actor=1, task_size=4, progress=seen.append)
+    assert not ray.is_initialized()  # the cluster it started is gone
     assert sum(seen) == len(corpus) and len(seen) == 4
-    for a, b in ((local, remote), (shard, remote_shard)):
-        assert list(a.ids) == list(b.ids) and list(a.texts) == list(b.texts) and a.embedder == b.embedder
-        assert np.abs(np.asarray(a.embeddings) - np.asarray(b.embeddings)).max() <= 1e-6
+    assert list(remote.ids) == list(local.ids) and list(remote.texts) == list(local.texts)
+    assert remote.embedder == local.embedder
+    assert np.abs(np.asarray(remote.embeddings) - np.asarray(local.embeddings)).max() <= 1e-6
 
 
 def test_without_ray_the_message_names_the_extra(tmp_path, monkeypatch):

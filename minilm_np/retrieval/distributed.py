@@ -69,7 +69,8 @@ def write_index_on_ray(directory: str | Path, embedder_factory: EmbedderFactory,
                        ann: AnnConfig | None = None, progress: Progress = None) -> EmbeddingIndex:
     """``build.write_index`` with the embedding done by Ray actors; returns the index opened.
 
-    ``actors``: the pool size (default: the cluster's CPUs // ``cpus_per_actor``, at least 1).
+    ``actors``: the pool size (default: the cluster's CPUs // ``cpus_per_actor``, at least 1; never more
+    than there are tasks).
     ``cpus_per_actor``: CPUs Ray reserves for each actor and threads its embedder uses (at most the
     cluster's CPUs). ``task_size``: passages per task.
     """
@@ -94,10 +95,10 @@ def write_index_on_ray(directory: str | Path, embedder_factory: EmbedderFactory,
         blocks = [pyarrow.table({"position": np.arange(a, min(a + task_size, stop), dtype=np.int64),
                                  "text": list(corpus.texts[a:min(a + task_size, stop)])})
                   for a in range(start, stop, task_size)]
+        pool = min(actors or max(1, cluster_cpus // cpus), len(blocks))  # no actor without a task
         vectors = ray.data.from_arrow(blocks).map_batches(
             _EmbedTask, fn_constructor_kwargs={"factory": embedder_factory, "threads": cpus, "batch_size": batch_size},
-            batch_size=None, compute=ray.data.ActorPoolStrategy(size=actors or max(1, cluster_cpus // cpus)),
-            num_cpus=cpus)
+            batch_size=None, compute=ray.data.ActorPoolStrategy(size=pool), num_cpus=cpus)
         names: set[str] = set()
         with IndexWriter(directory, count=stop - start) as writer:
             for batch in vectors.iter_batches(batch_size=None, batch_format="numpy"):
