@@ -108,6 +108,9 @@ def test_an_exception_mid_write_leaves_the_old_index_untouched(tmp_path, index):
 
 def test_a_commit_replaces_an_index_in_one_step(tmp_path, index):
     index.save(tmp_path / "idx")
+    (tmp_path / "plain").mkdir()
+    assert (tmp_path / "idx").stat().st_mode == (tmp_path / "plain").stat().st_mode  # the umask's, not 0700
+    (tmp_path / "plain").rmdir()
     old = load_index(tmp_path / "idx")  # keeps its files mapped
     smaller = build_index(FakeEmbedder(), corpus_from_texts(TEXTS[:2]))
     smaller.save(tmp_path / "idx")

@@ -188,7 +188,7 @@ def _ann_options(p) -> None:
                    help=f"hnsw: candidates kept while building (default {default['ef_construction']})")
     p.add_argument("--hnsw-storage", choices=HNSW_STORAGE,
                    help=f"hnsw: what the graph measures, 8-bit codes or float32 (default {default['hnsw_storage']})")
-    p.add_argument("--nlist", type=int, help="ivfpq: k-means cells (default 4 sqrt(n))")
+    p.add_argument("--nlist", type=int, help="ivfpq: k-means cells (default 4 sqrt(n), at most n/39)")
     p.add_argument("--pq-m", type=int, help="ivfpq: bytes per vector code, a divisor of the dimension (default dim/8)")
     _ann_search_options(p, default)
 

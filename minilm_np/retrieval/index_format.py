@@ -43,7 +43,6 @@ import os
 import shutil
 import struct
 import sys
-import tempfile
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
@@ -283,7 +282,9 @@ class IndexWriter:
         self.directory = Path(directory)
         check_replaceable(self.directory)
         self.directory.parent.mkdir(parents=True, exist_ok=True)
-        self.tmp = Path(tempfile.mkdtemp(prefix=f".{self.directory.name}.partial-", dir=self.directory.parent))
+        # not tempfile.mkdtemp: its 0700 would become the index's mode; mkdir follows the umask
+        self.tmp = self.directory.with_name(f".{self.directory.name}.partial-{uuid.uuid4().hex[:12]}")
+        self.tmp.mkdir()
         self.count = count
         self.embeddings: np.ndarray | None = None  # float32 [n, d] memory map, made by the first put()
         self._written = np.zeros(count, dtype=bool)  # [n]
