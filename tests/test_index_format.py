@@ -86,7 +86,7 @@ def test_truncated_columns_are_refused_at_open(tmp_path, index):
 
 def test_corpus_digest_tells_passages_apart():
     assert corpus_digest(["1"], ["ab"]) == corpus_digest(["1"], ["ab"])
-    assert corpus_digest(["1"], ["ab"]) != corpus_digest(["1a"], ["b"])  # length-prefixed, not concatenated
+    assert corpus_digest(["1"], ["ab"]) != corpus_digest(["1a"], ["b"])  # delimited, not concatenated
     assert corpus_digest(["1", "2"], ["a", "b"]) != corpus_digest(["2", "1"], ["b", "a"])  # order counts
 
 

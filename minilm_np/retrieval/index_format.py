@@ -41,7 +41,6 @@ import mmap
 import operator
 import os
 import shutil
-import struct
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -213,14 +212,11 @@ def file_sha256(path: Path) -> str:
 
 
 def corpus_digest(ids: Iterable[str], texts: Iterable[str]) -> str:
-    """SHA-256 over the passages in order, each id and text length-prefixed: two indexes (or shards) with
+    """SHA-256 over the passages in order, one JSON line ``[id, text]`` each: two indexes (or shards) with
     the same digest were cut from the same passages."""
     h = hashlib.sha256()
-    for ident, text in zip(ids, texts):
-        for s in (ident, text):
-            b = s.encode("utf-8")
-            h.update(struct.pack("<Q", len(b)))
-            h.update(b)
+    for ident, text in zip(ids, texts, strict=True):
+        h.update(json.dumps([ident, text], ensure_ascii=False).encode("utf-8") + b"\n")
     return h.hexdigest()
 
 
