@@ -14,6 +14,7 @@ from minilm_np.retrieval import (
     cosine_scores,
     embedding_search,
     load_index,
+    nearest,
     rerank_search,
     top_k_indices,
     two_stage_search,
@@ -118,6 +119,27 @@ def test_two_stage_ties_keep_the_first_stage_order(index):
 
     result = two_stage_search(FakeEmbedder(), Flat(), index, "berlin", top_n=4, top_k=4)
     assert [h.first_stage_rank for h in result.hits] == [1, 2, 3, 4]
+
+
+def test_an_ann_index_is_searched_through_its_candidates_rescored_exactly(index):
+    class Proposes:  # an ANN index stand-in: proposes the given rows
+        def __init__(self, rows):
+            self.rows, self.asked = np.array(rows), []
+
+        def candidates(self, query_vector, top_k):
+            self.asked.append(top_k)
+            return self.rows
+
+    q = FakeEmbedder().encode(["paris france"])[0]
+    exact_rows, exact_scores = nearest(index, q, 2, exact=True)
+    index.ann = Proposes([0, 1, 3, 5])
+    rows, scores = nearest(index, q, 2)
+    assert index.ann.asked == [2] and set(rows) <= {0, 1, 3, 5}
+    np.testing.assert_array_equal(scores, (index.embeddings @ q)[rows])  # exact scores of what was proposed
+    assert list(rows) == list(exact_rows)  # the best two were among the candidates
+    index.ann = Proposes([4])  # fewer candidates than asked for: every row is scanned
+    np.testing.assert_array_equal(nearest(index, q, 2)[0], exact_rows)
+    assert nearest(index, q, 2, exact=True)[1].tolist() == exact_scores.tolist()
 
 
 def test_top_k_larger_than_the_corpus(index, corpus):

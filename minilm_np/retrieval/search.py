@@ -145,13 +145,14 @@ def nearest(index: EmbeddingIndex, query_vector: np.ndarray, k: int, *, exact: b
 
     With an ANN index (and not ``exact``): its candidates [C], in ascending row order, re-scored by the
     same product as the flat scan, so scores and the tie rule (lower row first) are the flat scan's;
-    a row the ANN did not propose is missed (recall), never mis-scored.
+    a row the ANN did not propose is missed (recall), never mis-scored. Should it propose fewer than k
+    rows (an IVF index whose probed cells are nearly empty), every row is scanned.
     """
-    if index.ann is None or exact:
+    rows = None if index.ann is None or exact else index.ann.candidates(query_vector, k)  # [C] ascending
+    if rows is None or rows.shape[0] < min(k, len(index)):
         scores = cosine_scores(index.embeddings, query_vector)  # [n]
         top = top_k_indices(scores, k)  # [K]
         return top, scores[top]
-    rows = index.ann.candidates(query_vector, k)  # [C] ascending
     scores = cosine_scores(index.embeddings[rows], query_vector)  # [C], read from the map
     top = top_k_indices(scores, k)  # [K] positions in rows
     return rows[top], scores[top]
