@@ -122,7 +122,7 @@ def test_index_build_then_search_and_mismatch(capsys, fakes, corpus_file, tmp_pa
     code, out, err = run(capsys, "index", "build", "--corpus", str(corpus_file), "--out", str(tmp_path / "idx"))
     assert code == 0, err
     assert "indexed 6 passages" in out
-    assert json.loads((tmp_path / "idx" / "meta.json").read_text(encoding="utf-8"))["embedder"] == "fake-embedder"
+    assert json.loads((tmp_path / "idx" / "manifest.json").read_text(encoding="utf-8"))["embedder"] == "fake-embedder"
     code, out, _ = run(capsys, "search", "paris france", "--index", str(tmp_path / "idx"), "--mode", "embed", "--json")
     d = json.loads(out)
     assert code == 0 and d["results"][0]["text"] == "Paris is the capital of France."
@@ -141,6 +141,66 @@ def test_index_build_then_search_and_mismatch(capsys, fakes, corpus_file, tmp_pa
                          "--embedder", "x")
     assert code == 1 and out == ""
     assert "fake-embedder" in err and "other-embedder" in err and err.count("\n") == 1
+
+
+def test_index_shards_merge_into_the_one_machine_index(capsys, fakes, corpus_file, tmp_path):
+    code, _, err = run(capsys, "index", "build", "--corpus", str(corpus_file), "--out", str(tmp_path / "one"))
+    assert code == 0, err
+    for i in range(2):
+        code, out, err = run(capsys, "index", "build", "--corpus", str(corpus_file), "--out", str(tmp_path / f"s{i}"),
+                             "--shard", f"{i}/2")
+        assert code == 0, err
+        assert f"indexed shard {i}/2 (3 of 6 passages)" in out
+    code, out, err = run(capsys, "index", "merge", str(tmp_path / "s1"), str(tmp_path / "s0"), "--out",
+                         str(tmp_path / "merged"))
+    assert code == 0, err
+    assert "merged 2 indexes: 6 passages by fake-embedder" in out
+    for name in ("embeddings.npy", "ids.utf8", "ids.offsets.npy", "texts.utf8", "texts.offsets.npy"):
+        assert (tmp_path / "merged" / name).read_bytes() == (tmp_path / "one" / name).read_bytes(), name
+    code, _, err = run(capsys, "index", "merge", str(tmp_path / "s1"), "--out", str(tmp_path / "half"))
+    assert code == 1 and "shard 0/2 of 2 is missing" in err and err.count("\n") == 1
+    code, _, err = run(capsys, "index", "merge", str(tmp_path / "s1"), "--out", str(tmp_path / "half"), "--partial")
+    assert code == 0, err
+
+
+def test_index_with_an_ann_index_and_exact_search(capsys, fakes, corpus_file, tmp_path):
+    pytest.importorskip("faiss", reason='approximate search needs faiss: pip install "minilm-np[ann]"')
+    code, out, err = run(capsys, "index", "build", "--corpus", str(corpus_file), "--out", str(tmp_path / "idx"),
+                         "--ann", "hnsw", "--hnsw-m", "8", "--ef-search", "32")
+    assert code == 0, err
+    assert "with an hnsw index" in out
+    assert (tmp_path / "idx" / "ann.faiss").is_file()
+    search = ["search", "paris france", "--index", str(tmp_path / "idx"), "--mode", "embed", "--json"]
+    code, out, err = run(capsys, *search)
+    approximate = json.loads(out)
+    assert code == 0 and approximate["ann"] == "hnsw", err
+    code, out, _ = run(capsys, *search, "--exact")
+    exact = json.loads(out)
+    assert exact["ann"] is None and exact["results"] == approximate["results"]
+    code, out, _ = run(capsys, "search", "paris france", "--index", str(tmp_path / "idx"), "--mode", "embed",
+                       "--candidates", "50")
+    assert code == 0 and "(hnsw candidates, re-scored exactly)" in out
+    code, _, err = run(capsys, *search, "--nprobe", "4")
+    assert code == 1 and "nprobe applies to ivfpq indexes" in err
+    code, _, err = run(capsys, *search, "--exact", "--nprobe", "4")
+    assert code == 1 and "--nprobe applies to an index built with --ann" in err
+
+
+@pytest.mark.parametrize(
+    "argv, message",
+    [
+        (["--ef-search", "16"], "--ef-search needs --ann hnsw or --ann ivfpq"),
+        (["--ray-address", "auto"], "--ray-address, --ray-actors and --ray-cpus-per-actor need --engine ray"),
+        (["--shard", "2/2"], "a shard is I/N with 0 <= I < N"),
+        (["--shard", "0/2", "--ann", "hnsw"], "build it when merging the shards"),
+        (["--engine", "ray"], 'pip install "minilm-np[ray]"'),
+    ],
+)
+def test_index_build_options_are_checked(capsys, fakes, corpus_file, tmp_path, monkeypatch, argv, message):
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    code, _, err = run(capsys, "index", "build", "--corpus", str(corpus_file), "--out", str(tmp_path / "idx"), *argv)
+    assert code == 1 and message in err and err.count("\n") == 1
+    assert not (tmp_path / "idx").exists()
 
 
 def test_compare(capsys, fakes, corpus_file):
@@ -162,7 +222,7 @@ def test_compare(capsys, fakes, corpus_file):
         (["search", "q", "--corpus", "{tmp}/missing.txt"], "corpus not found"),
         (["search", "q", "--corpus", "{tmp}/empty.txt"], "no passages"),
         (["search", "q", "--corpus", "{tmp}/bad.jsonl"], "line 2: not valid JSON"),
-        (["search", "q", "--index", "{tmp}"], "meta.json is missing"),
+        (["search", "q", "--index", "{tmp}"], "manifest.json is missing"),
         (["search", "q", "--corpus", "{tmp}/empty.txt", "--top-k", "0"], "--top-k must be"),
         (["rank", "q"], "no documents"),
         (["embed"], "nothing to embed"),
@@ -290,7 +350,7 @@ def test_eval_reuses_a_saved_index_and_refuses_another_corpus(capsys, fakes, tmp
     idx = tmp_path / "idx"
     code, out, err = run(capsys, "eval", "--beir", str(BEIR), "--methods", "embed", "--index", str(idx))
     assert code == 0, err
-    assert f"saved to {idx}" in out and (idx / "meta.json").is_file()
+    assert f"saved to {idx}" in out and (idx / "manifest.json").is_file()
     first = out.splitlines()[-1]
     code, out, err = run(capsys, "eval", "--beir", str(BEIR), "--methods", "embed", "--index", str(idx))
     assert code == 0, err

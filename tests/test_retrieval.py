@@ -14,6 +14,7 @@ from minilm_np.retrieval import (
     cosine_scores,
     embedding_search,
     load_index,
+    nearest,
     rerank_search,
     top_k_indices,
     two_stage_search,
@@ -120,6 +121,27 @@ def test_two_stage_ties_keep_the_first_stage_order(index):
     assert [h.first_stage_rank for h in result.hits] == [1, 2, 3, 4]
 
 
+def test_an_ann_index_is_searched_through_its_candidates_rescored_exactly(index):
+    class Proposes:  # an ANN index stand-in: proposes the given rows
+        def __init__(self, rows):
+            self.rows, self.asked = np.array(rows), []
+
+        def candidates(self, query_vector, top_k):
+            self.asked.append(top_k)
+            return self.rows
+
+    q = FakeEmbedder().encode(["paris france"])[0]
+    exact_rows, exact_scores = nearest(index, q, 2, exact=True)
+    index.ann = Proposes([0, 1, 3, 5])
+    rows, scores = nearest(index, q, 2)
+    assert index.ann.asked == [2] and set(rows) <= {0, 1, 3, 5}
+    np.testing.assert_array_equal(scores, (index.embeddings @ q)[rows])  # exact scores of what was proposed
+    assert list(rows) == list(exact_rows)  # the best two were among the candidates
+    index.ann = Proposes([4])  # fewer candidates than asked for: every row is scanned
+    np.testing.assert_array_equal(nearest(index, q, 2)[0], exact_rows)
+    assert nearest(index, q, 2, exact=True)[1].tolist() == exact_scores.tolist()
+
+
 def test_top_k_larger_than_the_corpus(index, corpus):
     assert len(embedding_search(FakeEmbedder(), index, "berlin", top_k=100).hits) == len(TEXTS)
     assert len(rerank_search(FakeReranker(), corpus, "berlin", top_k=100).hits) == len(TEXTS)
@@ -170,13 +192,14 @@ def test_a_multi_label_reranker_is_refused(corpus):
 def test_index_round_trip(tmp_path, index):
     assert index.build_seconds is not None and index.build_seconds >= 0
     index.save(tmp_path / "idx")
-    meta = json.loads((tmp_path / "idx" / "meta.json").read_text(encoding="utf-8"))
-    assert meta["embedder"] == "fake-embedder" and meta["dim"] == len(WORDS) and meta["normalized"] is True
+    manifest = json.loads((tmp_path / "idx" / "manifest.json").read_text(encoding="utf-8"))
+    assert manifest["embedder"] == "fake-embedder" and manifest["dim"] == len(WORDS)
+    assert manifest["normalized"] is True and manifest["version"] == 2 and manifest["count"] == len(TEXTS)
     loaded = load_index(tmp_path / "idx", embedder="fake-embedder")
     assert isinstance(loaded.embeddings, np.memmap) and not loaded.embeddings.flags.writeable
     np.testing.assert_array_equal(np.asarray(loaded.embeddings), index.embeddings)
     assert loaded.ids == index.ids and loaded.texts == index.texts and loaded.embedder == index.embedder
-    assert loaded.build_seconds is None
+    assert loaded.build_seconds is None and loaded.ann is None
     a = embedding_search(FakeEmbedder(), index, "paris france", top_k=3)
     b = embedding_search(FakeEmbedder(), loaded, "paris france", top_k=3)
     assert [h.to_dict() for h in a.hits] == [h.to_dict() for h in b.hits]
@@ -194,20 +217,50 @@ def test_broken_index_directories(tmp_path, index):
     with pytest.raises(FileNotFoundError, match="not found"):
         load_index(tmp_path / "nope")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(FileNotFoundError, match="meta.json is missing"):
+    with pytest.raises(FileNotFoundError, match="manifest.json is missing"):
         load_index(tmp_path / "empty")
     index.save(tmp_path / "idx")
-    meta_file = tmp_path / "idx" / "meta.json"
-    meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    meta_file.write_text(json.dumps({**meta, "count": 99}), encoding="utf-8")
-    with pytest.raises(IndexFormatError, match="meta.json says"):
+    manifest_file = tmp_path / "idx" / "manifest.json"
+    manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
+    manifest_file.write_text(json.dumps({**manifest, "count": 99}), encoding="utf-8")
+    with pytest.raises(IndexFormatError, match="manifest.json says"):
         load_index(tmp_path / "idx")
-    meta_file.write_text("{", encoding="utf-8")
+    manifest_file.write_text("{", encoding="utf-8")
     with pytest.raises(IndexFormatError, match="not valid JSON"):
         load_index(tmp_path / "idx")
-    meta_file.write_text(json.dumps({**meta, "format": "other"}), encoding="utf-8")
+    manifest_file.write_text(json.dumps({**manifest, "format": "other"}), encoding="utf-8")
     with pytest.raises(IndexFormatError, match="not a minilm-np index"):
         load_index(tmp_path / "idx")
+    manifest_file.write_text(json.dumps({**manifest, "version": 3}), encoding="utf-8")
+    with pytest.raises(IndexFormatError, match="index version 3 is not supported"):
+        load_index(tmp_path / "idx")
+
+
+# --------------------------------------------------------------------------------------------------
+# Version 1 indexes (embeddings.npy + meta.json) still load
+# --------------------------------------------------------------------------------------------------
+
+def write_version_1(directory, index):
+    """What minilm-np wrote before format version 2."""
+    directory.mkdir()
+    np.save(directory / "embeddings.npy", index.embeddings)
+    meta = {"format": "minilm-np-index", "version": 1, "embedder": index.embedder, "dim": index.dim,
+            "count": len(index), "normalized": True, "ids": list(index.ids), "texts": list(index.texts)}
+    (directory / "meta.json").write_text(json.dumps(meta), encoding="utf-8")
+    return directory
+
+
+def test_a_version_1_index_still_loads(tmp_path, index):
+    old = load_index(write_version_1(tmp_path / "v1", index), embedder="fake-embedder")
+    assert isinstance(old.embeddings, np.memmap)
+    assert old.ids == index.ids and old.texts == index.texts and old.ann is None
+    a = embedding_search(FakeEmbedder(), index, "paris france", top_k=3)
+    b = embedding_search(FakeEmbedder(), old, "paris france", top_k=3)
+    assert [h.to_dict() for h in a.hits] == [h.to_dict() for h in b.hits]
+    meta_file = tmp_path / "v1" / "meta.json"
+    meta_file.write_text(json.dumps({**json.loads(meta_file.read_text()), "count": 99}), encoding="utf-8")
+    with pytest.raises(IndexFormatError, match="meta.json says"):
+        load_index(tmp_path / "v1")
 
 
 # --------------------------------------------------------------------------------------------------

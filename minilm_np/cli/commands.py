@@ -5,6 +5,7 @@ Models are loaded through ``load_reranker`` / ``load_embedder`` (the tests swap 
 
 from __future__ import annotations
 
+import functools
 import shutil
 import sys
 from pathlib import Path
@@ -20,7 +21,7 @@ from ..evaluation.datasets.trec import write_run
 from ..evaluation.runs import METHODS, beir_set, check_index_corpus, cranfield_set, evaluate_run, files_set
 from ..evaluation.runs import method_runs, run_files
 from ..retrieval import build_index, compare_methods, embedding_search, load_index, read_corpus, rerank_search
-from ..retrieval import two_stage_search
+from ..retrieval import AnnConfig, Shard, merge_indexes, two_stage_search, write_index, write_index_on_ray
 from ..retrieval.corpus import gather_passages
 from ..retrieval.index import check_destination
 from ..retrieval.search import check_pool
@@ -44,6 +45,11 @@ def _load(cls, name: str, option: str):
         return cls.from_pretrained(name)
     except HubError as e:  # the advice in command-line terms: the option, not from_pretrained(...)
         raise HubError(e.problem, e.repo_id, how=f"{option} /path/to/model-dir") from None
+
+
+def embedder_factory(name: str):
+    """What each Ray actor calls, with ``threads=`` its CPUs, to load its own embedder."""
+    return functools.partial(Embedder.from_pretrained, name)
 
 
 def models_command(args) -> int:
@@ -131,14 +137,47 @@ def embed_command(args) -> int:
 
 def index_build_command(args) -> int:
     check_destination(args.out)  # before the slow part
+    shard = Shard.parse(args.shard) if args.shard else None
+    ann = _ann_config(args)
+    ray_options = {"address": args.ray_address, "actors": args.ray_actors, "cpus_per_actor": args.ray_cpus_per_actor}
+    if args.engine != "ray" and any(v is not None for v in ray_options.values()):
+        raise ValueError("--ray-address, --ray-actors and --ray-cpus-per-actor need --engine ray")
     corpus = read_corpus(args.corpus, split=args.passages)
-    emb = load_embedder(args.embedder or DEFAULT_EMBEDDER)
+    name = args.embedder or DEFAULT_EMBEDDER
     with progress_bar(args.quiet, len(corpus), "embedding corpus", "passage") as progress:
-        index = build_index(emb, corpus, batch_size=args.batch_size, progress=progress)
-    index.save(args.out)
-    print(f"indexed {plural(len(index), 'passage')} from {args.corpus} with {emb.name} ({index.dim} dims) in "
+        if args.engine == "ray":
+            options = {k: v for k, v in ray_options.items() if v is not None}
+            index = write_index_on_ray(args.out, embedder_factory(name), corpus, shard=shard, ann=ann,
+                                       batch_size=args.batch_size, progress=progress, **options)
+        else:
+            index = write_index(args.out, load_embedder(name), corpus, shard=shard, ann=ann,
+                                batch_size=args.batch_size, progress=progress)
+    what = plural(len(index), "passage") if shard is None else \
+        f"shard {shard} ({len(index)} of {plural(len(corpus), 'passage')})"
+    extra = f", with an {ann.kind} index" if ann else ""
+    print(f"indexed {what} from {args.corpus} with {index.embedder} ({index.dim} dims{extra}) in "
           f"{index.build_seconds:.2f} s -> {args.out}")
     return 0
+
+
+def index_merge_command(args) -> int:
+    ann = _ann_config(args)
+    index = merge_indexes(args.inputs, args.out, ann=ann, partial=args.partial)
+    extra = f", with an {ann.kind} index" if ann else ""
+    print(f"merged {len(args.inputs)} index{'es' if len(args.inputs) > 1 else ''}: {len(index)} passages by "
+          f"{index.embedder} ({index.dim} dims{extra}) -> {args.out}")
+    return 0
+
+
+def _ann_config(args) -> AnnConfig | None:
+    """The ANN index asked for with --ann and its parameters, or None."""
+    given = {k: getattr(args, k) for k in ("m", "ef_construction", "hnsw_storage", "nlist", "pq_m", "ef_search",
+                                            "nprobe", "candidates") if getattr(args, k) is not None}
+    if args.ann is None:
+        if given:
+            raise ValueError(f"--{next(iter(given)).replace('_', '-')} needs --ann hnsw or --ann ivfpq")
+        return None
+    return AnnConfig(args.ann, **given)
 
 
 def search_command(args) -> int:
@@ -150,7 +189,7 @@ def search_command(args) -> int:
     if args.mode != "rerank":
         emb, index, corpus_seconds = _index_for(args)
     elif args.index:
-        corpus = load_index(args.index)  # its ids and texts; the vectors are not read
+        corpus = load_index(args.index, ann=False)  # its ids and texts; the vectors are not read
     else:
         corpus = read_corpus(args.corpus, split=args.passages)
     ce = load_reranker(args.reranker) if args.mode != "embed" else None
@@ -166,17 +205,21 @@ def search_command(args) -> int:
             result = two_stage_search(emb, scorer, index, args.query, top_n=args.top_n, top_k=args.top_k,
                                       batch_size=args.batch_size, progress=progress)
     size = len(index) if index is not None else len(corpus.texts)
+    ann = index.ann.kind if index is not None and index.ann is not None else None
     if args.json:
         out = result.to_dict()
         if corpus_seconds is not None:
             out["timings"]["corpus_embedding"] = corpus_seconds  # once per corpus, not part of "total"
         out["corpus_size"] = size
+        if index is not None:
+            out["ann"] = ann  # the ANN kind whose candidates were re-scored, or None: every vector scanned
         out["models"] = {k: m.name for k, m in (("embedder", emb), ("reranker", ce)) if m is not None}
         if scorer is not None:
             out["long_passages"] = {"mode": args.long_passages, **scorer.counts()}
         print_json(out)
         return 0
-    print(f"{args.mode}: top {len(result.hits)} of {plural(size, 'passage')} for {args.query!r}")
+    how = f" ({ann} candidates, re-scored exactly)" if ann else ""
+    print(f"{args.mode}: top {len(result.hits)} of {plural(size, 'passage')}{how} for {args.query!r}")
     print_hits(result.hits, two_stage=args.mode == "two-stage")
     print(timing_line(result.timings, args.top_n if args.mode == "two-stage" else args.top_k, corpus_seconds))
     if scorer is not None:
@@ -408,11 +451,24 @@ def check_output_file(path: str, option: str) -> Path:
     return path
 
 
+def _tune_ann(index, args) -> None:
+    """Apply --ef-search, --nprobe and --candidates of a search to the index's ANN index."""
+    given = {k: getattr(args, k, None) for k in ("ef_search", "nprobe", "candidates")}
+    given = {k: v for k, v in given.items() if v is not None}
+    if not given:
+        return
+    if index.ann is None:
+        raise ValueError(f"--{next(iter(given)).replace('_', '-')} applies to an index built with --ann "
+                         f"(and not with --exact)")
+    index.ann.configure(**given)
+
+
 def _index_for(args):
     """(embedder, index, seconds spent embedding the corpus or None) from --index or --corpus."""
     if args.index:
         emb = load_embedder(args.embedder) if args.embedder else None
-        index = load_index(args.index, embedder=emb.name if emb else None)
+        index = load_index(args.index, embedder=emb.name if emb else None, ann=not getattr(args, "exact", False))
+        _tune_ann(index, args)
         if emb is None:
             emb = load_embedder(index.embedder)  # the embedder that built the index
         return emb, index, None

@@ -3,8 +3,10 @@
     minilm-np models
     minilm-np rank QUERY DOC [DOC ...] [--docs-file F] [--model M] [--top-k K] [--long-passages maxp] [--json]
     minilm-np embed [TEXT ...] [--file F] [--model M] [--out F.npy]
-    minilm-np index build --corpus F --out DIR [--embedder M] [--passages ...]
-    minilm-np search QUERY (--corpus F | --index DIR) --mode rerank|embed|two-stage [--json]
+    minilm-np index build --corpus F --out DIR [--embedder M] [--passages ...] [--shard I/N]
+                          [--engine local|ray [--ray-address A]] [--ann hnsw|ivfpq ...]
+    minilm-np index merge DIR [DIR ...] --out DIR [--partial] [--ann hnsw|ivfpq ...]
+    minilm-np search QUERY (--corpus F | --index DIR) --mode rerank|embed|two-stage [--exact] [--json]
     minilm-np compare QUERY --corpus F
     minilm-np inspect QUERY DOC [DOC ...] [--png FILE]
     minilm-np serve [--reranker M] [--embedder M] [--host H] [--port P] [limits]
@@ -23,12 +25,14 @@ from __future__ import annotations
 import argparse
 import sys
 import warnings
+from dataclasses import fields
 
 from ..checkpoint.family import DEFAULT_EMBEDDER, DEFAULT_RERANKER
 from ..cross_encoder import ACTIVATIONS
 from ..errors import ModelLoadError
 from ..evaluation.datasets.beir import DEFAULT_SPLIT
 from ..evaluation.runs import METHODS
+from ..retrieval.ann import ANN_KINDS, HNSW_STORAGE, AnnConfig
 from ..retrieval.search import DEFAULT_TOP_K, DEFAULT_TOP_N
 from ..text.passages import SPLIT_MODES
 from ..text.windows import MODES as LONG_PASSAGE_MODES
@@ -118,15 +122,33 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(more="texts")
     _batch_and_json(p)
 
-    p = command("index", None, "build an embedding index of a corpus")
+    p = command("index", None, "build an embedding index of a corpus, or merge shards of one")
     index_sub = p.add_subparsers(dest="index_command", metavar="ACTION", required=True)
-    b = index_sub.add_parser("build", parents=[common], help="embed a corpus into DIR (embeddings.npy + meta.json)")
+    b = index_sub.add_parser("build", parents=[common], help="embed a corpus (or one shard of it) into DIR")
     b.set_defaults(run=commands.index_build_command)
     b.add_argument("--corpus", "-c", required=True, help="a .txt, a .jsonl or a directory of .txt files")
-    b.add_argument("--out", "-o", required=True, help="the index directory to write")
+    b.add_argument("--out", "-o", required=True, help="the index directory to write (replaced atomically)")
     b.add_argument("--embedder", "-e", default=None, help=embedder_help)
     _split_option(b)
     b.add_argument("--batch-size", type=int, default=32, help="texts per forward (default %(default)s)")
+    b.add_argument("--shard", metavar="I/N", help="embed only shard I of N (0-based; a split by position); "
+                                                  "join the N with `index merge`")
+    b.add_argument("--engine", choices=("local", "ray"), default="local",
+                   help='where to embed: this process (default) or a Ray cluster (needs "minilm-np[ray]")')
+    b.add_argument("--ray-address", metavar="ADDR",
+                   help="an existing Ray cluster (e.g. auto, ray://head:10001); default: a local one")
+    b.add_argument("--ray-actors", type=int, metavar="N", help="embedder actors (default: cluster CPUs / "
+                                                               "CPUs per actor)")
+    b.add_argument("--ray-cpus-per-actor", type=int, metavar="C", help="CPUs (and threads) per actor (default 2)")
+    _ann_options(b)
+
+    m = index_sub.add_parser("merge", parents=[common], help="join index shards (or indexes) into DIR")
+    m.set_defaults(run=commands.index_merge_command)
+    m.add_argument("inputs", nargs="+", metavar="DIR", help="index directories: the shards of one corpus, "
+                                                           "or whole indexes to concatenate in order")
+    m.add_argument("--out", "-o", required=True, help="the index directory to write (replaced atomically)")
+    m.add_argument("--partial", action="store_true", help="allow shards to be missing")
+    _ann_options(m)
 
     p = command("search", commands.search_command, "search a corpus: rerank every passage, embed, or two-stage")
     p.add_argument("query")
@@ -135,6 +157,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="rerank: the cross-encoder on every passage; embed: the embedder alone (no reranker "
                         "needed); two-stage: the embedder's top-N, reranked (default %(default)s)")
     _model_options(p, reranker_help, embedder_help)
+    p.add_argument("--exact", action="store_true", help="scan every vector even when the index has an ANN index")
+    _ann_search_options(p)
     _long_passages_options(p)
     _batch_and_json(p)
 
@@ -232,6 +256,34 @@ def _model_options(p, reranker_help: str, embedder_help: str) -> None:
     p.add_argument("--top-n", "-n", type=int, default=DEFAULT_TOP_N,
                    help="two-stage: embedding candidates to rerank (default %(default)s)")
     p.add_argument("--top-k", "-k", type=int, default=DEFAULT_TOP_K, help="results (default %(default)s)")
+
+
+def _ann_options(p) -> None:
+    """Which ANN index to build beside the vectors, and its parameters (defaults: ann.AnnConfig)."""
+    default = {f.name: f.default for f in fields(AnnConfig)}
+    p.add_argument("--ann", choices=ANN_KINDS, help='also build an approximate index (needs "minilm-np[ann]"): '
+                                                    "hnsw (fast, larger) or ivfpq (smallest)")
+    p.add_argument("--hnsw-m", type=int, dest="m", help=f"hnsw: links per vector (default {default['m']})")
+    p.add_argument("--ef-construction", type=int,
+                   help=f"hnsw: candidates kept while building (default {default['ef_construction']})")
+    p.add_argument("--hnsw-storage", choices=HNSW_STORAGE,
+                   help=f"hnsw: what the graph measures, 8-bit codes or float32 (default {default['hnsw_storage']})")
+    p.add_argument("--nlist", type=int, help="ivfpq: k-means cells (default 4 sqrt(n), at most n/39)")
+    p.add_argument("--pq-m", type=int, help="ivfpq: bytes per vector code, a divisor of the dimension (default dim/8)")
+    _ann_search_options(p, default)
+
+
+def _ann_search_options(p, default: dict | None = None) -> None:
+    """Search-time ANN parameters: chosen when building (``default``: AnnConfig's) and stored in the index;
+    a search may override them."""
+    def default_is(value) -> str:
+        return f" (default {value})" if default else " (default: as built)"
+
+    p.add_argument("--ef-search", type=int, help="hnsw: candidates kept per query" +
+                   default_is(default and default["ef_search"]))
+    p.add_argument("--nprobe", type=int, help="ivfpq: cells scanned per query" + default_is("nlist/16, at least 64"))
+    p.add_argument("--candidates", type=int, help="neighbours re-scored exactly per query, at least top-k" +
+                   default_is("100 for hnsw, 200 for ivfpq"))
 
 
 def _split_option(p) -> None:

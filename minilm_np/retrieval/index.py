@@ -1,13 +1,16 @@
 """The embedding index: unit-length passage vectors with their ids and texts, tagged with the name of the
-embedder that made them, saved as ``embeddings.npy`` (memory-mapped on load) plus ``meta.json``.
+embedder that made them.
+
+On disk it is format version 2 (index_format.py: a memory-mapped ``embeddings.npy``, ids and texts read
+lazily, a ``manifest.json``; opens in constant time; written atomically), optionally with an ANN index
+beside it (ann.py). Version 1 directories (``embeddings.npy`` + a ``meta.json`` holding every id and text)
+still load, parsing the whole meta.json; ``minilm-np index merge OLD --out NEW`` rewrites one as version 2.
 
 Letters: n passages, d embedding dimension.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -15,18 +18,23 @@ from pathlib import Path
 
 import numpy as np
 
+from .ann import AnnConfig, AnnIndex, open_ann
 from .corpus import as_passages
+from .index_format import (
+    EMBEDDINGS_FILE,
+    MANIFEST_FILE,
+    IndexFormatError,
+    IndexWriter,
+    corpus_digest,
+    open_files,
+    open_matrix,
+    read_description,
+    read_manifest,
+    verify_files,
+)
 from .scorers import Passages, Progress, TextEmbedder, check_corpus
 
-INDEX_FORMAT = "minilm-np-index"
-INDEX_VERSION = 1
-EMBEDDINGS_FILE = "embeddings.npy"
-META_FILE = "meta.json"
-
-
-class IndexFormatError(ValueError):
-    """An index directory is unreadable: a missing or malformed meta.json, or a matrix that disagrees
-    with it."""
+META_FILE = "meta.json"  # version 1: every id and text in one JSON file beside embeddings.npy
 
 
 class IndexMismatchError(ValueError):
@@ -38,11 +46,12 @@ class EmbeddingIndex:
     """Unit-length passage embeddings with their ids and texts, tagged with the embedder's name."""
 
     embeddings: np.ndarray  # float32 [n, d], unit rows; possibly a read-only np.memmap
-    ids: list[str]
-    texts: list[str]
+    ids: Sequence[str]  # a list, or a StringColumn read lazily from disk
+    texts: Sequence[str]
     embedder: str  # the name of the embedder that made the vectors (Embedder.name)
     build_seconds: float | None = field(default=None, compare=False)  # None when loaded from disk
     corpus_digest: str | None = None  # corpus_digest(ids, texts) at build time; None in older indexes
+    ann: AnnIndex | None = field(default=None, compare=False, repr=False)  # searched first when present
 
     def __post_init__(self):
         e = self.embeddings
@@ -59,17 +68,17 @@ class EmbeddingIndex:
     def dim(self) -> int:
         return self.embeddings.shape[1]
 
-    def save(self, directory: str | Path) -> Path:
-        """Write ``embeddings.npy`` and ``meta.json`` into ``directory`` (created if needed)."""
-        directory = check_destination(directory)
-        directory.mkdir(parents=True, exist_ok=True)
-        np.save(directory / EMBEDDINGS_FILE, np.ascontiguousarray(self.embeddings, dtype=np.float32))
-        meta = {"format": INDEX_FORMAT, "version": INDEX_VERSION, "embedder": self.embedder,
-                "dim": self.dim, "count": len(self), "normalized": True, "ids": self.ids, "texts": self.texts}
-        if self.corpus_digest is not None:
-            meta["corpus_digest"] = self.corpus_digest
-        (directory / META_FILE).write_text(json.dumps(meta, ensure_ascii=False) + "\n", encoding="utf-8")
-        return directory
+    def save(self, directory: str | Path, *, ann: AnnConfig | None = None) -> Path:
+        """Write the index to ``directory`` (format version 2, atomically; see index_format.py), with an
+        ANN index beside the vectors when ``ann`` says which."""
+        ids, texts = list(self.ids), list(self.texts)
+        digest = self.corpus_digest or corpus_digest(ids, texts)
+        with IndexWriter(check_destination(directory), count=len(self)) as writer:
+            writer.put(np.arange(len(self)), np.ascontiguousarray(self.embeddings, dtype=np.float32))
+            writer.add_passages(ids, texts)
+            return writer.commit(embedder=self.embedder, ann=ann,
+                                 corpus={"passages": len(self), "sha256": digest},
+                                 shards=[{"shard": "0/1", "start": 0, "stop": len(self)}])
 
 
 def check_destination(directory: str | Path) -> Path:
@@ -79,7 +88,7 @@ def check_destination(directory: str | Path) -> Path:
     for path in (directory, *directory.parents):
         if path.exists() and not path.is_dir():
             raise NotADirectoryError(f"cannot save an index to {directory}: {path} is a file, and an index is a "
-                                     f"directory (embeddings.npy + meta.json)")
+                                     f"directory")
     return directory
 
 
@@ -97,55 +106,53 @@ def build_index(embedder: TextEmbedder, corpus: Passages, *, batch_size: int = 3
                           corpus_digest(corpus.ids, corpus.texts))
 
 
-def corpus_digest(ids: Sequence[str], texts: Sequence[str]) -> str:
-    """sha256 over the passages' ids and texts, in order: which corpus an index was built from, so that an
-    index of another corpus (or of the same files cut into passages another way) can be refused."""
-    h = hashlib.sha256()
-    for ident, text in zip(ids, texts, strict=True):
-        h.update(json.dumps([ident, text], ensure_ascii=False).encode("utf-8") + b"\n")
-    return h.hexdigest()
-
-
-def load_index(directory: str | Path, *, embedder: str | None = None, mmap: bool = True) -> EmbeddingIndex:
-    """Read an index written by ``EmbeddingIndex.save``; the matrix is memory-mapped read-only.
+def load_index(directory: str | Path, *, embedder: str | None = None, mmap: bool = True, ann: bool = True,
+               verify: bool = False) -> EmbeddingIndex:
+    """Open an index written by ``EmbeddingIndex.save`` (or ``build.write_index``, ``build.merge_indexes``);
+    the matrix is memory-mapped read-only, ids and texts are read when used.
 
     ``embedder``: the name of the embedder the caller will search with; an index made by another one is
-    an ``IndexMismatchError`` naming both. Missing files are ``FileNotFoundError``.
+    an ``IndexMismatchError`` naming both. ``ann=False`` leaves an ANN index closed (searches scan every
+    vector; faiss is not needed). ``verify`` checks every file's checksum first (reads them all). Missing
+    files are ``FileNotFoundError``; a version 1 directory loads too.
     """
     directory = Path(directory)
-    meta_file, matrix_file = directory / META_FILE, directory / EMBEDDINGS_FILE
     if not directory.is_dir():
         raise FileNotFoundError(f"index directory not found: {directory}")
-    for f in (meta_file, matrix_file):
-        if not f.is_file():
-            raise FileNotFoundError(f"{directory} is not an index: {f.name} is missing "
-                                    f"(build one with `minilm-np index build`)")
-    try:
-        meta = json.loads(meta_file.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise IndexFormatError(f"{meta_file}: not valid JSON ({e})") from None
-    if not isinstance(meta, dict) or meta.get("format") != INDEX_FORMAT:
-        raise IndexFormatError(f"{meta_file}: not a minilm-np index (format {INDEX_FORMAT!r} expected)")
-    if meta.get("version") != INDEX_VERSION:
-        raise IndexFormatError(f"{meta_file}: index version {meta.get('version')!r} is not supported "
-                               f"(this minilm-np reads version {INDEX_VERSION})")
-    for key, kind in (("embedder", str), ("dim", int), ("count", int), ("ids", list), ("texts", list)):
-        if not isinstance(meta.get(key), kind):
-            raise IndexFormatError(f"{meta_file}: field {key!r} missing or not a {kind.__name__}")
-    if meta.get("normalized") is not True:
-        raise IndexFormatError(f"{meta_file}: vectors are not marked normalized; rebuild the index")
-    if embedder is not None and embedder != meta["embedder"]:
-        raise IndexMismatchError(f"index {directory} was built with embedder {meta['embedder']!r}, "
-                                 f"but embedder {embedder!r} was asked for; rebuild the index or use "
-                                 f"--embedder {meta['embedder']}")
-    try:
-        matrix = np.load(matrix_file, mmap_mode="r" if mmap else None, allow_pickle=False)
-    except ValueError as e:
-        raise IndexFormatError(f"{matrix_file}: cannot be read as a .npy array ({e})") from None
-    if matrix.dtype != np.float32 or matrix.shape != (meta["count"], meta["dim"]):
-        raise IndexFormatError(f"{matrix_file}: holds {matrix.dtype} {matrix.shape}, meta.json says "
-                               f"float32 ({meta['count']}, {meta['dim']})")
-    digest = meta.get("corpus_digest")
+    if (directory / MANIFEST_FILE).is_file():
+        manifest = read_manifest(directory)
+        check_embedder(directory, manifest["embedder"], embedder)
+        if verify:
+            verify_files(directory, manifest)
+        matrix, ids, texts = open_files(directory, manifest, mmap_vectors=mmap)
+        opened = open_ann(directory, manifest["ann"]) if ann and manifest.get("ann") else None
+        corpus = manifest.get("corpus") or {}
+        whole = corpus.get("sha256") if corpus.get("passages") == manifest["count"] else None  # not of a shard
+        return EmbeddingIndex(matrix, ids, texts, manifest["embedder"], ann=opened, corpus_digest=whole)
+    if (directory / META_FILE).is_file():
+        return _load_version_1(directory, embedder, mmap)
+    raise FileNotFoundError(f"{directory} is not an index: {MANIFEST_FILE} is missing "
+                            f"(build one with `minilm-np index build`)")
+
+
+def check_embedder(directory: Path, built_with: str, asked: str | None) -> None:
+    if asked is not None and asked != built_with:
+        raise IndexMismatchError(f"index {directory} was built with embedder {built_with!r}, "
+                                 f"but embedder {asked!r} was asked for; rebuild the index or use "
+                                 f"--embedder {built_with}")
+
+
+def _load_version_1(directory: Path, embedder: str | None, mmap: bool) -> EmbeddingIndex:
+    """``embeddings.npy`` + ``meta.json`` (every id and text in one JSON file)."""
+    meta_file, matrix_file = directory / META_FILE, directory / EMBEDDINGS_FILE
+    if not matrix_file.is_file():
+        raise FileNotFoundError(f"{directory} is not an index: {matrix_file.name} is missing "
+                                f"(build one with `minilm-np index build`)")
+    fields = (("embedder", str), ("dim", int), ("count", int), ("ids", list), ("texts", list))
+    meta = read_description(meta_file, 1, fields)
+    check_embedder(directory, meta["embedder"], embedder)
+    matrix = open_matrix(matrix_file, meta, META_FILE, mmap_vectors=mmap)
+    digest = meta.get("corpus_digest")  # written by the version 1 saver of late 2026; absent before
     if digest is not None and not isinstance(digest, str):
         raise IndexFormatError(f"{meta_file}: field 'corpus_digest' is not a string")
     return EmbeddingIndex(matrix, [str(i) for i in meta["ids"]], meta["texts"], meta["embedder"],

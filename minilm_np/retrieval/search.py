@@ -2,12 +2,14 @@
 
     query ──► embedder ──► query vector ──► index matrix @ vector ──► top-N ──► reranker ──► top-K
                                               ▲
-    corpus ──► embedder ──► index (embeddings.npy + meta.json), built once, offline
+    corpus ──► embedder ──► index (embeddings.npy, ids, texts, manifest.json), built once, offline
 
 * ``rerank_search``: the cross-encoder scores every passage; top-K. Best quality, cost grows with
   the corpus (one transformer forward per passage per query).
 * ``embedding_search``: cosine similarity between the query vector and the index; top-K. One forward
-  per query; the corpus is embedded once, ahead of time (``build_index``), and reused.
+  per query; the corpus is embedded once, ahead of time (``build_index``), and reused. When the index
+  carries an ANN index (ann.py) it proposes candidates, which are re-scored exactly against the stored
+  vectors, so the scores are the flat scan's; ``exact=True`` scans every vector instead.
 * ``two_stage_search``: embedding top-N (default 32), reranked by the cross-encoder; top-K (default 5).
   Each hit also carries its first-stage (embedding) rank and score.
 
@@ -122,20 +124,39 @@ def cosine_scores(matrix: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 def embedding_search(embedder: TextEmbedder, index: EmbeddingIndex, query: str, *,
-                     top_k: int = DEFAULT_TOP_K) -> SearchResult:
-    """Top-K passages of ``index`` by cosine similarity to the embedded ``query``."""
+                     top_k: int = DEFAULT_TOP_K, exact: bool = False) -> SearchResult:
+    """Top-K passages of ``index`` by cosine similarity to the embedded ``query`` (through the index's
+    ANN candidates when it has one and not ``exact``)."""
     check_query(query)
     check_positive_int(top_k, "top_k")
     check_same_embedder(embedder, index)
     t0 = time.perf_counter()
     q = embedder.encode([query], normalize=True)[0]  # [d]
     t1 = time.perf_counter()
-    scores = cosine_scores(index.embeddings, q)  # [n]
-    top = top_k_indices(scores, top_k)  # [K] corpus indices, best first
+    top, scores = nearest(index, q, top_k, exact=exact)  # [K] corpus indices, best first; [K]
     t2 = time.perf_counter()
-    hits = [Hit(int(i), index.ids[i], index.texts[i], float(scores[i])) for i in top]
+    hits = [Hit(int(i), index.ids[i], index.texts[i], float(s)) for i, s in zip(top, scores)]
     return SearchResult(query, "embed", hits, {"query_embedding": t1 - t0, "similarity": t2 - t1,
                                                "total": t2 - t0})
+
+
+def nearest(index: EmbeddingIndex, query_vector: np.ndarray, k: int, *, exact: bool = False
+            ) -> tuple[np.ndarray, np.ndarray]:
+    """The ``k`` rows most similar to ``query_vector`` and their cosine scores, best first.  [d] -> [K], [K]
+
+    With an ANN index (and not ``exact``): its candidates [C], in ascending row order, re-scored by the
+    same product as the flat scan, so scores and the tie rule (lower row first) are the flat scan's;
+    a row the ANN did not propose is missed (recall), never mis-scored. Should it propose fewer than k
+    rows (an IVF index whose probed cells are nearly empty), every row is scanned.
+    """
+    rows = None if index.ann is None or exact else index.ann.candidates(query_vector, k)  # [C] ascending
+    if rows is None or rows.shape[0] < min(k, len(index)):
+        scores = cosine_scores(index.embeddings, query_vector)  # [n]
+        top = top_k_indices(scores, k)  # [K]
+        return top, scores[top]
+    scores = cosine_scores(index.embeddings[rows], query_vector)  # [C], read from the map
+    top = top_k_indices(scores, k)  # [K] positions in rows
+    return rows[top], scores[top]
 
 
 def rerank_search(reranker: PairScorer, corpus: Passages, query: str, *, top_k: int = DEFAULT_TOP_K,
@@ -157,13 +178,13 @@ def rerank_search(reranker: PairScorer, corpus: Passages, query: str, *, top_k: 
 
 def two_stage_search(embedder: TextEmbedder, reranker: PairScorer, index: EmbeddingIndex, query: str, *,
                      top_n: int = DEFAULT_TOP_N, top_k: int = DEFAULT_TOP_K, batch_size: int = 32,
-                     progress: Progress = None) -> SearchResult:
+                     progress: Progress = None, exact: bool = False) -> SearchResult:
     """Embedding top-N, reranked by the cross-encoder; top-K. Hits carry their first-stage rank/score.
 
     ``top_k`` larger than ``top_n`` is a ``ValueError``: the second stage can return only what the first
-    handed it."""
+    handed it. ``exact`` as in ``embedding_search``."""
     check_pool(top_n, top_k)
-    first = embedding_search(embedder, index, query, top_k=top_n)
+    first = embedding_search(embedder, index, query, top_k=top_n, exact=exact)
     return rerank_hits(reranker, first, top_k=top_k, batch_size=batch_size, progress=progress)
 
 
