@@ -301,7 +301,7 @@ def inspect_command(args) -> int:
     if args.png:
         from .plot import save_batch_png
 
-        path = save_batch_png(batch, args.png, tokens=tokens, title=f"{ce.name}: {clip(args.query, 60)}")
+        path = save_batch_png(batch, args.png, tokens=tokens, title=f"{_short_name(ce.name)}: {clip(args.query, 60)}")
         print(f"\nwrote {path}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
@@ -319,7 +319,7 @@ def explain_command(args) -> int:
         from ..explain.plot import save_explanation_png
 
         path = save_explanation_png(ex, ce.trace(args.query, args.passage), args.png,
-                                    title=f"{ce.name}: {clip(args.query, 80)}")
+                                    title=f"{_short_name(ce.name)}: {clip(args.query, 80)}")
         print(f"\nwrote {path}", file=sys.stderr if args.json else sys.stdout)
     return 0
 
@@ -492,3 +492,8 @@ def serve_command(args) -> int:
           optional=[kind for kind in models if getattr(args, kind) is None], host=args.host, port=args.port,
           **limits)
     return 0
+
+
+def _short_name(name: str) -> str:
+    """A model's name for a picture's title: its Hub id, or the last folder of its directory's path."""
+    return Path(name).name if Path(name).is_absolute() else name
