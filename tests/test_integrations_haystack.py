@@ -106,7 +106,8 @@ def test_saved_pipeline_loads_once_our_module_is_allowed(cities, monkeypatch):
     expected = run_query(query)["rank"]["documents"]
     saved = query.dumps()
     assert query.to_dict()["components"]["rank"]["init_parameters"] == {
-        "model": str(MODELS / "tiny-ce-1"), "batch_size": 32, "threads": None, "top_k": 3, "activation": None}
+        "model": str(MODELS / "tiny-ce-1"), "batch_size": 32, "threads": None, "top_k": 3, "activation": None,
+        "long_passages": "truncate", "stride": None}
 
     monkeypatch.delenv("HAYSTACK_DESERIALIZATION_ALLOWLIST", raising=False)
     with pytest.raises(DeserializationError, match=f"'{OUR_MODULE}': the module is not on the trusted"):
@@ -122,7 +123,8 @@ def test_a_loaded_model_is_saved_by_its_name(tiny_embedder, tiny_cross_encoder):
     ranker = MiniLMRanker(tiny_cross_encoder, top_k=None, batch_size=8, activation="sigmoid")
     data = ranker.to_dict()
     assert data == {"type": f"{OUR_MODULE}.MiniLMRanker", "init_parameters": {
-        "model": tiny_cross_encoder.name, "batch_size": 8, "threads": None, "top_k": None, "activation": "sigmoid"}}
+        "model": tiny_cross_encoder.name, "batch_size": 8, "threads": None, "top_k": None, "activation": "sigmoid",
+        "long_passages": "truncate", "stride": None}}
     assert MiniLMRanker.from_dict(data).to_dict() == data
     data = MiniLMTextEmbedder(tiny_embedder, batch_size=4).to_dict()
     assert data["init_parameters"] == {"model": tiny_embedder.name, "batch_size": 4, "threads": None}

@@ -5,6 +5,8 @@ Tolerances: vectors and rerank scores that come from one call with the same text
 the vector store's similarities (its own cosine) to 1e-6."""
 
 import asyncio
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -15,6 +17,7 @@ pytest.importorskip("langchain_core", reason='needs pip install "minilm-np[langc
 from langchain_core.documents import Document  # noqa: E402
 from langchain_core.vectorstores import InMemoryVectorStore  # noqa: E402
 
+from minilm_np import Embedder  # noqa: E402
 from minilm_np.integrations.langchain import MiniLMEmbeddings, MiniLMRerank  # noqa: E402
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
@@ -79,3 +82,27 @@ def test_wrong_model_arguments_are_refused(tiny_embedder, tiny_cross_encoder):
         MiniLMRerank(tiny_embedder)
     with pytest.raises(TypeError, match="loaded Embedder; got CrossEncoder"):
         MiniLMEmbeddings(tiny_cross_encoder)
+
+
+def test_queries_and_documents_get_the_models_own_prompts(tmp_path):
+    """A model whose config_sentence_transformers.json defines query/document prompts gets them, as
+    sentence-transformers' encode_query / encode_document apply them."""
+    model_dir = shutil.copytree(MODELS / "tiny-embedder", tmp_path / "prompted")
+    (model_dir / "config_sentence_transformers.json").write_text(
+        json.dumps({"prompts": {"query": "query: ", "document": "passage: "}, "default_prompt_name": None}))
+    emb = Embedder.from_pretrained(model_dir)
+    embeddings = MiniLMEmbeddings(emb)
+    texts = ["Berlin is a city.", "Paris is in France."]
+    assert embeddings.embed_query(texts[0]) == emb.encode(["query: " + texts[0]])[0].tolist()
+    assert embeddings.embed_documents(texts) == emb.encode(["passage: " + t for t in texts]).tolist()
+    assert embeddings.embed_query(texts[0]) != emb.encode([texts[0]])[0].tolist()  # the prompt made a difference
+
+
+def test_the_reranker_reads_long_passages_as_asked(tiny_cross_encoder):
+    long = "berlin city people " * 200
+    docs = [Document(page_content=t) for t in (long, "short text")]
+    rerank = MiniLMRerank(tiny_cross_encoder, top_n=None, long_passages="maxp", stride=50)
+    got = {d.page_content: d.metadata["relevance_score"] for d in rerank.compress_documents(docs, "berlin people")}
+    expected = tiny_cross_encoder.predict([("berlin people", d.page_content) for d in docs], long_passages="maxp",
+                                          stride=50)
+    assert [got[d.page_content] for d in docs] == expected.tolist()

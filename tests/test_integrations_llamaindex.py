@@ -26,13 +26,13 @@ QUERY = "How many people live in Berlin?"
 def test_embedding_batches_by_embed_batch_size(cities, tiny_embedder, monkeypatch):
     embedding = MiniLMEmbedding(tiny_embedder, batch_size=4)
     assert (embedding.embed_batch_size, embedding.model_name) == (4, tiny_embedder.name)
-    calls, encode = [], tiny_embedder.encode
+    calls, encode, encode_document = [], tiny_embedder.encode, tiny_embedder.encode_document
 
     def spy(texts, batch_size):
         calls.append((len(texts), batch_size))
-        return encode(texts, batch_size=batch_size)
+        return encode_document(texts, batch_size=batch_size)
 
-    monkeypatch.setattr(tiny_embedder, "encode", spy)
+    monkeypatch.setattr(tiny_embedder, "encode_document", spy)
     vectors = embedding.get_text_embedding_batch(cities)
     assert calls == [(4, 4), (4, 4), (1, 4)]  # 9 passages in LlamaIndex's chunks of 4, one call each
     np.testing.assert_allclose(vectors, encode(cities), atol=1e-6)

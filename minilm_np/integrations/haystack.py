@@ -77,7 +77,8 @@ class _ModelComponent:
 
 @component
 class MiniLMTextEmbedder(_ModelComponent):
-    """Embeds one text (a query) with a MiniLM embedder (all-MiniLM-L6-v2 by default), unit length."""
+    """Embeds one text (a query) with a MiniLM embedder (all-MiniLM-L6-v2 by default), unit length, through
+    ``encode_query``: the model's query prompt, when its files define one."""
 
     _kind = Embedder
 
@@ -87,7 +88,7 @@ class MiniLMTextEmbedder(_ModelComponent):
             raise TypeError(f"MiniLMTextEmbedder embeds one str, got {type(text).__name__}; "
                             f"for a list of Documents use MiniLMDocumentEmbedder")
         self.warm_up()
-        return {"embedding": self._loaded.encode([text], batch_size=self.batch_size)[0].tolist()}
+        return {"embedding": self._loaded.encode_query([text], batch_size=self.batch_size)[0].tolist()}
 
     @component.output_types(embedding=list[float])
     async def run_async(self, text: str) -> dict[str, Any]:
@@ -96,7 +97,8 @@ class MiniLMTextEmbedder(_ModelComponent):
 
 @component
 class MiniLMDocumentEmbedder(_ModelComponent):
-    """Sets ``Document.embedding`` from each document's ``content`` (None is embedded as "")."""
+    """Sets ``Document.embedding`` from each document's ``content`` (None is embedded as ""), through
+    ``encode_document``: the model's document prompt, when its files define one."""
 
     _kind = Embedder
 
@@ -105,7 +107,7 @@ class MiniLMDocumentEmbedder(_ModelComponent):
         if not isinstance(documents, list) or not all(isinstance(d, Document) for d in documents):
             raise TypeError("MiniLMDocumentEmbedder embeds a list of Documents; for one str use MiniLMTextEmbedder")
         self.warm_up()
-        vectors = self._loaded.encode([d.content or "" for d in documents], batch_size=self.batch_size)
+        vectors = self._loaded.encode_document([d.content or "" for d in documents], batch_size=self.batch_size)
         return {"documents": [replace(d, embedding=v.tolist()) for d, v in zip(documents, vectors, strict=True)]}
 
     @component.output_types(documents=list[Document])
@@ -119,19 +121,24 @@ class MiniLMRanker(_ModelComponent):
     (10 by default; all when None), each a copy with ``Document.score`` set.
 
     ``model``: a size ("L-6", the default), a Hub id, a directory or a loaded ``CrossEncoder``; ``batch_size``,
-    ``threads`` as for the embedders; ``activation``: None for raw logits, "sigmoid" for 0..1 scores.
+    ``threads`` as for the embedders; ``activation``: None for raw logits, "sigmoid" for 0..1 scores;
+    ``long_passages`` and ``stride``: how a document past the model's length is read (``CrossEncoder.predict``).
     """
 
     _kind = CrossEncoder
 
     def __init__(self, model: str | os.PathLike | CrossEncoder | None = None, *, top_k: int | None = 10,
-                 batch_size: int = 32, threads: int | None = None, activation: str | None = None):
+                 batch_size: int = 32, threads: int | None = None, activation: str | None = None,
+                 long_passages: str = "truncate", stride: int | None = None):
         _ModelComponent.__init__(self, model, batch_size=batch_size, threads=threads)
         self.top_k = top_k
         self.activation = activation
+        self.long_passages = long_passages
+        self.stride = stride
 
     def _settings(self) -> dict[str, Any]:
-        return {**_ModelComponent._settings(self), "top_k": self.top_k, "activation": self.activation}
+        return {**_ModelComponent._settings(self), "top_k": self.top_k, "activation": self.activation,
+                "long_passages": self.long_passages, "stride": self.stride}
 
     @component.output_types(documents=list[Document])
     def run(self, query: str, documents: list[Document], top_k: int | None = None) -> dict[str, Any]:
@@ -139,7 +146,7 @@ class MiniLMRanker(_ModelComponent):
         self.warm_up()
         hits = self._loaded.rank(query, [d.content or "" for d in documents],
                                  top_k=self.top_k if top_k is None else top_k, batch_size=self.batch_size,
-                                 activation=self.activation)
+                                 activation=self.activation, long_passages=self.long_passages, stride=self.stride)
         return {"documents": [replace(documents[h["corpus_id"]], score=h["score"]) for h in hits]}
 
     @component.output_types(documents=list[Document])

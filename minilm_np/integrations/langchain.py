@@ -29,7 +29,9 @@ class MiniLMEmbeddings(Embeddings):
     """Unit-length embeddings (all-MiniLM-L6-v2 by default) as lists of floats.
 
     ``model``: a Hub id, a directory or a loaded ``Embedder``; ``batch_size`` and ``threads`` as in
-    ``Embedder.from_pretrained`` / ``encode``. Queries and documents are embedded alike.
+    ``Embedder.from_pretrained`` / ``encode``. Queries go through ``encode_query`` and documents through
+    ``encode_document``, so a model whose files define query/document prompts gets them (as
+    sentence-transformers applies them); a model without prompts embeds both alike.
     """
 
     def __init__(self, model: str | os.PathLike | Embedder | None = None, *, batch_size: int = 32,
@@ -38,10 +40,10 @@ class MiniLMEmbeddings(Embeddings):
         self.batch_size = batch_size
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
-        return self.embedder.encode(list(texts), batch_size=self.batch_size).tolist()
+        return self.embedder.encode_document(list(texts), batch_size=self.batch_size).tolist()
 
     def embed_query(self, text: str) -> list[float]:
-        return self.embedder.encode([text], batch_size=self.batch_size)[0].tolist()
+        return self.embedder.encode_query([text], batch_size=self.batch_size)[0].tolist()
 
 
 class MiniLMRerank(BaseDocumentCompressor):
@@ -49,7 +51,8 @@ class MiniLMRerank(BaseDocumentCompressor):
     (all when None); each returned document is a copy with ``metadata["relevance_score"]`` set.
 
     ``model``: a size ("L-6", the default), a Hub id, a directory or a loaded ``CrossEncoder``;
-    ``activation``: None for raw logits, "sigmoid" for 0..1 scores (``CrossEncoder.predict``).
+    ``activation``: None for raw logits, "sigmoid" for 0..1 scores; ``long_passages`` ("truncate", "maxp",
+    "firstp", "meanp") and ``stride``: how a document past the model's length is read (``CrossEncoder.predict``).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -57,6 +60,8 @@ class MiniLMRerank(BaseDocumentCompressor):
     top_n: int | None = 3
     batch_size: int = 32
     activation: str | None = None
+    long_passages: str = "truncate"
+    stride: int | None = None
     _cross_encoder: CrossEncoder = PrivateAttr()
 
     def __init__(self, model: str | os.PathLike | CrossEncoder | None = None, *, threads: int | None = None, **fields):
@@ -70,7 +75,8 @@ class MiniLMRerank(BaseDocumentCompressor):
     def compress_documents(self, documents: Sequence[Document], query: str,
                            callbacks: Callbacks | None = None) -> Sequence[Document]:
         hits = self._cross_encoder.rank(query, [d.page_content for d in documents], top_k=self.top_n,
-                                        batch_size=self.batch_size, activation=self.activation)
+                                        batch_size=self.batch_size, activation=self.activation,
+                                        long_passages=self.long_passages, stride=self.stride)
         ranked = []
         for hit in hits:
             document = documents[hit["corpus_id"]]

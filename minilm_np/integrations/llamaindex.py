@@ -27,7 +27,8 @@ from ._models import load
 
 
 class MiniLMEmbedding(BaseEmbedding):
-    """Unit-length embeddings (all-MiniLM-L6-v2 by default); queries and texts are embedded alike.
+    """Unit-length embeddings (all-MiniLM-L6-v2 by default); queries through ``encode_query`` and texts
+    through ``encode_document``, so a model's own query/document prompts apply (none: both alike).
 
     ``model``: a Hub id, a directory or a loaded ``Embedder``; ``batch_size`` becomes LlamaIndex's
     ``embed_batch_size``; ``threads`` as in ``Embedder.from_pretrained``. ``model_name`` reports the
@@ -51,13 +52,13 @@ class MiniLMEmbedding(BaseEmbedding):
         return self._embedder
 
     def _get_text_embeddings(self, texts: list[str]) -> list[Embedding]:
-        return self._embedder.encode(list(texts), batch_size=self.embed_batch_size).tolist()
+        return self._embedder.encode_document(list(texts), batch_size=self.embed_batch_size).tolist()
 
     def _get_text_embedding(self, text: str) -> Embedding:
         return self._get_text_embeddings([text])[0]
 
     def _get_query_embedding(self, query: str) -> Embedding:
-        return self._get_text_embeddings([query])[0]
+        return self._embedder.encode_query([query], batch_size=self.embed_batch_size)[0].tolist()
 
     async def _aget_text_embeddings(self, texts: list[str]) -> list[Embedding]:
         return await asyncio.to_thread(self._get_text_embeddings, texts)
@@ -66,7 +67,7 @@ class MiniLMEmbedding(BaseEmbedding):
         return (await self._aget_text_embeddings([text]))[0]
 
     async def _aget_query_embedding(self, query: str) -> Embedding:
-        return (await self._aget_text_embeddings([query]))[0]
+        return await asyncio.to_thread(self._get_query_embedding, query)
 
 
 class MiniLMRerank(BaseNodePostprocessor):
@@ -75,14 +76,17 @@ class MiniLMRerank(BaseNodePostprocessor):
     ``get_content(metadata_mode=MetadataMode.EMBED)``.
 
     ``model``: a size ("L-6", the default), a Hub id, a directory or a loaded ``CrossEncoder``;
-    ``activation``: None for raw logits, "sigmoid" for 0..1 scores (``CrossEncoder.predict``).
-    The async ``apostprocess_nodes`` is LlamaIndex's own: this in a worker thread.
+    ``activation``: None for raw logits, "sigmoid" for 0..1 scores; ``long_passages`` and ``stride``: how a
+    node past the model's length is read (``CrossEncoder.predict``). The async ``apostprocess_nodes`` is
+    LlamaIndex's own: this in a worker thread.
     """
 
     model: str
     top_n: int | None = 2
     batch_size: int = 32
     activation: str | None = None
+    long_passages: str = "truncate"
+    stride: int | None = None
     _cross_encoder: CrossEncoder = PrivateAttr()
 
     def __init__(self, model: str | os.PathLike | CrossEncoder | None = None, *, threads: int | None = None, **fields):
@@ -104,5 +108,6 @@ class MiniLMRerank(BaseNodePostprocessor):
             raise ValueError("MiniLMRerank needs the query: pass query_bundle or query_str")
         texts = [n.node.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
         hits = self._cross_encoder.rank(query_bundle.query_str, texts, top_k=self.top_n,
-                                        batch_size=self.batch_size, activation=self.activation)
+                                        batch_size=self.batch_size, activation=self.activation,
+                                        long_passages=self.long_passages, stride=self.stride)
         return [NodeWithScore(node=nodes[h["corpus_id"]].node, score=h["score"]) for h in hits]
