@@ -687,3 +687,10 @@ def test_explain_png_without_matplotlib(capsys, tiny_models, tmp_path, monkeypat
         monkeypatch.setitem(sys.modules, name, None)
     code, out, err = run(capsys, "explain", "q", "a passage", "--model", str(ce), "--png", str(tmp_path / "e.png"))
     assert code == 1 and "helps most" in out and 'pip install "minilm-np[plot]"' in err
+
+
+def test_embed_out_names_the_file_it_wrote(capsys, fakes, tmp_path):
+    code, out, err = run(capsys, "embed", "a text", "another", "--out", str(tmp_path / "v"))
+    assert code == 0, err
+    assert out.rstrip().endswith(f"to {tmp_path / 'v.npy'}")  # np.save adds .npy; the message says so
+    assert np.load(tmp_path / "v.npy").shape[0] == 2

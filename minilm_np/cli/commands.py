@@ -122,6 +122,7 @@ def embed_command(args) -> int:
     with progress_bar(args.quiet, len(texts), "embedding", "text") as progress:
         vectors = emb.encode(texts, batch_size=args.batch_size, normalize=not args.no_normalize, progress=progress)
     if out:
+        out = out if out.suffix == ".npy" else out.with_name(out.name + ".npy")  # where np.save writes it
         np.save(out, vectors)
         print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 embeddings by {emb.name} to {out}")
     elif args.json:
