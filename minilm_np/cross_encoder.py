@@ -13,7 +13,7 @@ from .checkpoint.load import Checkpoint
 from .explain.occlusion import Explanation, explanation, occlusions
 from .explain.trace import Trace, trace_encoding
 from .model.heads import classify
-from .model.ops import softmax
+from .model.ops import sigmoid, softmax
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
 from .text.windows import LongPassageScorer, check_long_passages, collect, pair_progress, read_pairs
@@ -169,7 +169,7 @@ class CrossEncoder(Encoder):
 def _activate(logits: np.ndarray, activation: str | None) -> np.ndarray:
     """[n, L] logits -> scores; float32 in, float32 out."""
     if activation == "sigmoid":
-        return np.float32(0.5) * (np.float32(1) + np.tanh(np.float32(0.5) * logits))  # no exp overflow
+        return sigmoid(logits)
     if activation == "softmax":
         return softmax(logits)
     return logits

@@ -26,6 +26,11 @@ def layer_norm(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.nd
     return centred / np.sqrt(var + F32(eps)) * g + b
 
 
+def sigmoid(x: np.ndarray) -> np.ndarray:
+    """1 / (1 + exp(-x)), written with tanh so that no exp can overflow; float32 in, float32 out."""
+    return F32(0.5) * (F32(1) + np.tanh(F32(0.5) * x))
+
+
 def softmax(x: np.ndarray) -> np.ndarray:
     """Softmax over the last axis, shifted by the row max so exp never overflows."""
     e = np.exp(x - x.max(axis=-1, keepdims=True))

@@ -36,6 +36,8 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
 from .. import __version__
+from ..model.heads import l2_normalize
+from ..model.ops import sigmoid
 from . import schemas
 from .batcher import Batcher
 from .limits import Limits
@@ -291,7 +293,6 @@ def _check_dimensions(req, model) -> None:
 def _rerank_call(reranker, limits: Limits):
     if reranker is None:
         return None
-    reranker.with_long_passages(limits.long_passages, limits.stride)  # refuses a bad mode or stride now
     return lambda pairs: reranker.predict(pairs, long_passages=limits.long_passages,
                                           stride=limits.stride)  # raw logits, float32 [n]
 
@@ -302,17 +303,9 @@ def _embed_call(embedder):
     return None if embedder is None else (lambda texts: embedder.encode(texts, normalize=False))  # [n, dim]
 
 
-def _sigmoid(logits: np.ndarray) -> np.ndarray:
-    """What CrossEncoder.predict(activation="sigmoid") computes, on the same float32 logits."""
-    return np.float32(0.5) * (np.float32(1) + np.tanh(np.float32(0.5) * logits))
-
-
 def _unit(vectors: np.ndarray, model) -> np.ndarray:
     """What Embedder.encode(normalize=True) returns, from the normalize=False vectors."""
-    if model.pipeline.normalize:
-        return vectors  # already unit length
-    norm = np.sqrt(np.einsum("bd,bd->b", vectors, vectors))[:, None]
-    return vectors / np.maximum(norm, np.float32(1e-12))
+    return vectors if model.pipeline.normalize else l2_normalize(vectors)  # the first: unit length already
 
 
 def _order(scores: np.ndarray) -> list[int]:
@@ -321,13 +314,13 @@ def _order(scores: np.ndarray) -> list[int]:
 
 
 def _tei_ranks(req: RerankRequest, logits: np.ndarray, tokens: list[int], model) -> list[dict]:
-    scores = logits if req.raw_scores else _sigmoid(logits)
+    scores = logits if req.raw_scores else sigmoid(logits)
     return [{"index": i, "score": float(scores[i]), **({"text": req.texts[i]} if req.return_text else {})}
             for i in _order(scores)]
 
 
 def _cohere_ranks(req: RerankRequest, logits: np.ndarray, tokens: list[int], model) -> dict:
-    scores = _sigmoid(logits)
+    scores = sigmoid(logits)
     results = [{"index": i, "relevance_score": float(scores[i]),
                 **({"document": {"text": req.texts[i]}} if req.return_text else {})}
                for i in _order(scores)[:req.top_n]]
