@@ -10,6 +10,9 @@ What changes, and what each change preserves:
   * Fused QKV. Query, key and value projections are one [D, 3D] matrix product, built once at load;
     1/sqrt(K) is folded into the query weights and bias (scores = (xWq/sqrt K)(xWk)^T, the same
     product up to float32 rounding).
+  * Work arrays allocated once per batch. Every product writes into its own [N, ...] array
+    (``np.matmul(..., out=)``), reused by all layers: a fresh array per product per layer cost about 5 %
+    (fresh arrays come back from the allocator as untouched pages: 3.5x the page faults on short pairs).
   * In-place element-wise work. Bias adds, residuals, LayerNorm, softmax and GELU write into
     existing buffers; GELU (with the first feed-forward bias fused in) runs on row blocks small enough
     to stay in cache, and a long sequence's attention scores are taken a few heads at a time for the
@@ -133,9 +136,11 @@ def layer_norm_(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.n
 def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarray:
     """Self-attention of each sequence over its own tokens; writes the context into out [N, D].
 
-    qkv: [N, 3D] from the fused projection, queries already scaled by 1/sqrt(K). The softmax
-    denominator divides the [H, n, K] context rather than the [H, n, n] weights (same value,
-    one pass over n^2 fewer).
+    qkv: [N, 3D] from the fused projection, queries already scaled by 1/sqrt(K). The scores are taken
+    transposed, keys down and queries across ([h, n_key, n_query]): the softmax's max and sum then reduce
+    over the middle axis, which NumPy does as whole-row vector operations (about twice as fast as
+    reducing many short rows). The softmax denominator divides the [h, n, K] context rather than the
+    [h, n, n] weights (same value, one pass over n^2 fewer), and the context is written straight into out.
     """
     d = out.shape[1]
     k_size = d // heads
@@ -146,15 +151,15 @@ def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarra
         group = max(1, min(heads, _SCORES_BYTES // (4 * n * n)))  # heads whose scores fit in cache
         for h in range(0, heads, group):
             hs = slice(h, h + group)
-            q = blk[:, 0, hs].transpose(1, 0, 2)  # [h, n, K]
-            k = blk[:, 1, hs].transpose(1, 2, 0)  # [h, K, n]
+            q = blk[:, 0, hs].transpose(1, 2, 0)  # [h, K, n]
+            k = blk[:, 1, hs].transpose(1, 0, 2)  # [h, n, K]
             v = blk[:, 2, hs].transpose(1, 0, 2)  # [h, n, K]
-            p = q @ k  # [h, n, n] scores
-            p -= p.max(axis=2, keepdims=True)
+            p = k @ q  # [h, n_key, n_query] scores, transposed
+            p -= p.max(axis=1, keepdims=True)
             np.exp(p, out=p)  # unnormalised softmax weights
-            context = p @ v  # [h, n, K]
-            context /= p.sum(axis=2, keepdims=True)
-            ctx[:, hs] = context.transpose(1, 0, 2)  # [n, h, K]
+            context = ctx[:, hs].transpose(1, 0, 2)  # [h, n_query, K], a view of out
+            np.matmul(p.transpose(0, 2, 1), v, out=context)
+            context /= p.sum(axis=1)[:, :, None]
     return out
 
 
@@ -189,18 +194,21 @@ def encode_packed(model: PackedModel, batch: PackedBatch) -> np.ndarray:
     if model.project_w is not None:  # ELECTRA
         x = x @ model.project_w  # [N, E] -> [N, D]
         x += w.project_b
-    context = np.empty_like(x)  # [N, D], reused by every layer
+    n, d = x.shape
+    qkv = np.empty((n, 3 * d), np.float32)  # the work arrays, written by every layer in turn
+    context, y = np.empty_like(x), np.empty_like(x)  # [N, D]
+    h = np.empty((n, model.config.intermediate_size), np.float32)  # [N, F]
     for lw in model.layers:
-        qkv = x @ lw.qkv_w  # [N, 3D]
+        np.matmul(x, lw.qkv_w, out=qkv)  # [N, 3D]
         qkv += lw.qkv_b
         attention_(qkv, batch.spans, model.config.num_attention_heads, context)
-        y = context @ lw.o_w  # [N, D]
+        np.matmul(context, lw.o_w, out=y)  # [N, D]
         y += lw.o_b
         x += y
         layer_norm_(x, lw.ln1_g, lw.ln1_b, eps)
-        h = x @ lw.ff1_w  # [N, F]
+        np.matmul(x, lw.ff1_w, out=h)  # [N, F]
         gelu_(h, lw.ff1_b)  # h = gelu(h + b)
-        y = h @ lw.ff2_w  # [N, D]
+        np.matmul(h, lw.ff2_w, out=y)  # [N, D]
         y += lw.ff2_b
         x += y
         layer_norm_(x, lw.ln2_g, lw.ln2_b, eps)
