@@ -25,7 +25,7 @@ from minilm_np import CrossEncoder  # noqa: E402
 from minilm_np.model import packed  # noqa: E402
 
 # Each line of encode_packed is put in the stage its text names (first match wins).
-STAGES = (("products", ("@",)), ("attention", ("attention_(",)), ("GELU", ("gelu_(",)),
+STAGES = (("products", ("@", "np.matmul(")), ("attention", ("attention_(",)), ("GELU", ("gelu_(",)),
           ("LayerNorm", ("layer_norm_(",)), ("bias and residual", ("+=",)), ("embeddings", ("w.word", "w.position",
                                                                                         "w.token_type")))
 
