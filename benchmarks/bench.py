@@ -669,7 +669,9 @@ def print_tables(results: dict) -> None:
         end = results["minilm_np_source_end"]
         print(f"  WARNING: minilm_np changed during the run (now {end['commit']}, sha256 {end['sha256'][:12]}): "
               "the timings used the code imported at the start; start-up and memory probes the newer code")
-    if env["openblas_env"]["OPENBLAS_CORETYPE"] or env["openblas_env"]["OPENBLAS_L2_SIZE"]:
+    forced = env["openblas_env"]["OPENBLAS_L2_SIZE"] or (env["openblas_env"]["OPENBLAS_CORETYPE"]
+                                                          and results["args"]["isa"] != "avx2")  # avx2 sets it
+    if forced:
         print("  WARNING: OPENBLAS_CORETYPE / OPENBLAS_L2_SIZE are set; run under "
               "`env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE` to measure OpenBLAS's own kernel choice")
 

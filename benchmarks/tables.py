@@ -1,0 +1,81 @@
+"""The README's per-ISA tables from several ``bench.py --json`` runs: each figure as the runs' values in
+order, and minilm-np's ratio to each engine as its range over the runs (lowest-highest).
+
+    python benchmarks/tables.py bench-out/run-native-*.json
+    python benchmarks/tables.py bench-out/run-avx2-*.json
+
+Every file must come from the same machine and ISA (the script checks the CPU model and the --isa flag).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+CE, EMB = "cross-encoder", "embedder"
+# (section, workload, engine whose ratio is shown): the comparisons the speed issue sets goals for.
+COMPARISONS = ((CE, "short", "torch"), (CE, "short", "ort-sorted"), (CE, "long", "torch"),
+               (CE, "long", "ort-sorted"), (EMB, "sentences", "torch"), (EMB, "abstracts", "torch"))
+
+
+def load(paths: list[Path]) -> list[dict]:
+    runs = [json.loads(p.read_text()) for p in paths]
+    machines = {(r["environment"]["cpu"], r["args"]["isa"]) for r in runs}
+    if len(machines) != 1:
+        raise SystemExit(f"runs from different machines or ISAs: {sorted(machines)}")
+    return runs
+
+
+def rate(run: dict, section: str, workload: str, engine: str) -> float:
+    return run["timing"][section][workload][engine]["items_per_s_median"]
+
+
+def spread(values: list[float], fmt: str = "{:.2f}") -> str:
+    lo, hi = min(values), max(values)
+    return fmt.format(lo) if fmt.format(lo) == fmt.format(hi) else f"{fmt.format(lo)}-{fmt.format(hi)}"
+
+
+def table(runs: list[dict]) -> str:
+    """Markdown: one row per comparison, the runs' items/s for both engines, the ratio's range."""
+    lines = ["| workload | minilm-np | other engine | minilm-np / other |", "|---|---:|---:|---:|"]
+    for section, workload, engine in COMPARISONS:
+        ours = [rate(r, section, workload, "minilm-np") for r in runs]
+        theirs = [rate(r, section, workload, engine) for r in runs]
+        name = {"torch": "torch" if section == CE else "sentence-transformers",
+                "ort-sorted": "ORT, length-sorted"}[engine]
+        lines.append(f"| {workload}, vs {name} | {' / '.join(f'{v:.1f}' for v in ours)} | "
+                     f"{' / '.join(f'{v:.1f}' for v in theirs)} | "
+                     f"{spread([a / b for a, b in zip(ours, theirs)])}x |")
+    return "\n".join(lines)
+
+
+def facts(runs: list[dict]) -> str:
+    """The machine, the kernels that ran, numpy's sgemm and minilm-np's share of it."""
+    first = runs[0]
+    isa, env = first["isa"], first["environment"]
+    sgemm = [r["gemm"]["numpy"]["best_gflops"] for r in runs]
+    pct = {wl: [r["timing"][CE][wl]["minilm-np"]["pct_sgemm_median"] for r in runs] for wl in ("short", "long")}
+    others = max(s["other_cpu_share_max"] for r in runs for sec in r["timing"].values()
+                 for per_engine in sec.values() for s in per_engine.values())
+    return (f"{env['cpu']}, {env['cpus']} CPUs; numpy's OpenBLAS kernel {isa['numpy_openblas_kernel'][0]}, "
+            f"torch {isa['torch_cpu_capability']}; ONNX Runtime {isa['onnxruntime']}. "
+            f"numpy sgemm {spread(sgemm, '{:.0f}')} GFLOP/s (FMA peak estimate "
+            f"{isa['fma_peak_gflops_estimate']:.0f}); minilm-np's useful GFLOP/s as a share of that sgemm: "
+            f"short {spread(pct['short'], '{:.0f}')}%, long {spread(pct['long'], '{:.0f}')}%. "
+            f"Dates: {', '.join(r['environment']['date'][:16] for r in runs)}; other processes took at most "
+            f"{100 * others:.0f}% of the CPUs during any timing.")
+
+
+def main(argv=None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("runs", type=Path, nargs="+", help="bench.py --json files, one ISA, one machine")
+    args = p.parse_args(argv)
+    runs = load(args.runs)
+    print(table(runs))
+    print()
+    print(facts(runs))
+
+
+if __name__ == "__main__":
+    main()
