@@ -314,6 +314,24 @@ def test_eval_on_a_beir_collection(capsys, fakes, tmp_path):
     assert code == 1 and "qrels/train.tsv not found" in err and "dev, test" in err
 
 
+def test_eval_on_beir_leaves_the_querys_own_document_out(capsys, fakes, tmp_path):
+    """As BEIR's EvaluateRetrieval does by default (ArguAna and Quora hold every query in the corpus)."""
+    beir = tmp_path / "self-retrieval"
+    (beir / "qrels").mkdir(parents=True)
+    docs = [("q1", "How many people live in Berlin?"), ("d2", "People live in Berlin."), ("d3", "Paris.")]
+    (beir / "corpus.jsonl").write_text("".join(json.dumps({"_id": i, "title": "", "text": t}) + "\n" for i, t in docs))
+    (beir / "queries.jsonl").write_text(json.dumps({"_id": "q1", "text": docs[0][1]}) + "\n")
+    (beir / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td2\t1\n")
+    code, out, err = run(capsys, "eval", "--beir", str(beir), "--methods", "embed", "--json", "--k", "1",
+                         "--recall-at", "1", "--run-out", str(tmp_path / "run.trec"))
+    assert code == 0, err
+    d = json.loads(out)
+    assert "ignore_identical_ids" in d["setup"]
+    assert d["methods"]["embed"]["ndcg@1"] == 1.0  # q1 itself (cosine 1) would have been first: 0.0
+    ranked = [line.split()[2] for line in (tmp_path / "run.trec").read_text().splitlines()]
+    assert ranked == ["d2"]  # fetched two (q1, d2), q1 left out
+
+
 def test_split_means_beir_on_eval_and_passages_elsewhere(capsys, fakes, tmp_path, corpus_file):
     code, _, err = run(capsys, "eval", *_cranfield_like(tmp_path), "--split", "lines")
     assert code == 1 and "--split chooses a BEIR split" in err and "--passages" in err

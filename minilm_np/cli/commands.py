@@ -340,7 +340,8 @@ def eval_command(args) -> int:
     ce, methods = _reranker_for(args, methods)
     scorer = ce.with_long_passages(args.long_passages, stride=args.stride) if ce is not None else None
     emb, index, built = _eval_index(args, collection)
-    runs = method_runs(methods, embedder=emb, reranker=scorer, index=index, depth=max(args.k, args.recall_at),
+    depth = max(args.k, args.recall_at) + (1 if collection.ignore_identical_ids else 0)  # the query's own may go
+    runs = method_runs(methods, embedder=emb, reranker=scorer, index=index, depth=depth,
                        top_n=args.top_n, rerank_pool=args.rerank_pool, batch_size=args.batch_size)
     paths = run_files(args.run_out, list(runs)) if args.run_out else {}
     report, reading = {}, {}
@@ -348,7 +349,8 @@ def eval_command(args) -> int:
         before = scorer.counts() if scorer is not None else {}
         with progress_bar(args.quiet, len(queries), label, "query") as progress:
             report[label], rankings = evaluate_run(run, queries, collection.qrels, k=args.k,
-                                                   recall_at=args.recall_at, progress=progress)
+                                                   recall_at=args.recall_at, progress=progress,
+                                                   ignore_identical_ids=collection.ignore_identical_ids)
         if label in paths:
             write_run(paths[label], rankings, tag=label)
         if label != "embed" and scorer is not None:  # what this method's reranking read

@@ -40,6 +40,7 @@ class EvalSet:
     queries: list[tuple[str, str]]  # (query id, text), only those with judgements
     qrels: dict[str, dict[str, float]]  # query id -> doc id -> gain
     description: str  # how the collection was read, to print beside any figure
+    ignore_identical_ids: bool = False  # drop a passage whose id is the query's from its ranking (BEIR's rule)
 
 
 def cranfield_set(directory: str | Path) -> EvalSet:
@@ -58,8 +59,9 @@ def beir_set(directory: str | Path, split: str = DEFAULT_SPLIT) -> EvalSet:
     description = (f"BEIR {directory}, split {split}: {_count(len(b.corpus), 'passage')} = title + \" \" + text "
                    f"(joined as BEIR's SentenceBERT does), {_count(len(b.queries), 'query', 'queries')}, "
                    f"{_count(sum(len(v) for v in b.qrels.values()), 'judgement')} from qrels/{split}.tsv "
-                   f"(score <= 0: not relevant; linear gains)")
-    return _judged(b.corpus, b.queries, b.qrels, description)
+                   f"(score <= 0: not relevant; linear gains); a passage with the query's own id is left out "
+                   f"of its ranking (BEIR's ignore_identical_ids)")
+    return _judged(b.corpus, b.queries, b.qrels, description, ignore_identical_ids=True)
 
 
 def files_set(corpus: str | Path, queries: str | Path, qrels: str | Path, *, passages: str = "sentences") -> EvalSet:
@@ -69,13 +71,13 @@ def files_set(corpus: str | Path, queries: str | Path, qrels: str | Path, *, pas
     return _judged(found, read_queries(queries), read_qrels(qrels), description)
 
 
-def _judged(corpus: Corpus, queries, qrels, description: str) -> EvalSet:
+def _judged(corpus: Corpus, queries, qrels, description: str, ignore_identical_ids: bool = False) -> EvalSet:
     judged = [(q, t) for q, t in queries if q in qrels]
     if len(judged) < len(queries):
         description += f"; {_count(len(queries) - len(judged), 'query', 'queries')} without judgements skipped"
     if not judged:
         raise ValueError("no query has judgements (do the query ids match the first column of the qrels?)")
-    return EvalSet(corpus, judged, qrels, description)
+    return EvalSet(corpus, judged, qrels, description, ignore_identical_ids)
 
 
 def _count(n: int, one: str, many: str | None = None) -> str:
@@ -149,8 +151,11 @@ def rerank_all_run(reranker: PairScorer, index: EmbeddingIndex, depth: int, batc
 
 
 def evaluate_run(run: Run, queries: Sequence[tuple[str, str]], qrels: dict[str, dict[str, float]], *, k: int,
-                 recall_at: int, progress: Callable[[int], None] | None = None) -> tuple[dict, dict[str, Ranking]]:
-    """``metrics.evaluate_search`` of ``run`` over ``queries``, and each query's ranking (for a run file)."""
+                 recall_at: int, progress: Callable[[int], None] | None = None,
+                 ignore_identical_ids: bool = False) -> tuple[dict, dict[str, Ranking]]:
+    """``metrics.evaluate_search`` of ``run`` over ``queries``, and each query's ranking (for a run file).
+    ``ignore_identical_ids``: leave a passage with the query's own id out of that query's ranking, in the
+    scores and in the rankings returned (the run should fetch one passage more than the metrics need)."""
     by_text: dict[str, Ranking] = {}  # a query text gives one ranking, whichever query id asks
 
     def search(text: str):
@@ -158,8 +163,12 @@ def evaluate_run(run: Run, queries: Sequence[tuple[str, str]], qrels: dict[str, 
         by_text[text] = ranking
         return ranking.ids, seconds
 
-    scores = evaluate_search(search, queries, qrels, k=k, recall_at=recall_at, progress=progress)
-    return scores, {query: by_text[text] for query, text in queries}
+    scores = evaluate_search(search, queries, qrels, k=k, recall_at=recall_at, progress=progress,
+                             ignore_identical_ids=ignore_identical_ids)
+    rankings = {query: by_text[text] for query, text in queries}
+    if ignore_identical_ids:
+        rankings = {query: _without(r, query) for query, r in rankings.items()}
+    return scores, rankings
 
 
 def run_files(path: str | Path, labels: Sequence[str]) -> dict[str, Path]:
@@ -169,6 +178,11 @@ def run_files(path: str | Path, labels: Sequence[str]) -> dict[str, Path]:
     if len(labels) == 1:
         return {labels[0]: path}
     return {label: path.with_name(f"{path.stem}.{label.split()[0]}{path.suffix}") for label in labels}
+
+
+def _without(ranking: Ranking, doc_id: str) -> Ranking:
+    kept = [(d, s) for d, s in zip(ranking.ids, ranking.scores) if d != doc_id]
+    return Ranking([d for d, _ in kept], [s for _, s in kept])
 
 
 def _ranking(result: SearchResult) -> Ranking:
