@@ -35,6 +35,10 @@ httpx = pytest.importorskip("httpx", reason="the TEI routes are tested with http
 
 from minilm_np import CrossEncoder, Embedder, ModelLoadError  # noqa: E402
 from minilm_np.serve import Limits, create_app, load_models  # noqa: E402
+from minilm_np.serve.app import Served, _count_tokens  # noqa: E402
+from minilm_np.serve.schemas import EmbedRequest, RerankRequest  # noqa: E402
+
+from helpers import ARCHS  # noqa: E402
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 WAIT = 60.0  # seconds: the bound of every wait below (none is expected to come near it)
@@ -240,6 +244,22 @@ def test_long_inputs_are_cut_like_the_library(client, reranker, embedder):
     assert_same(np.array(vectors.json(), dtype=np.float32), embedder.encode(texts))
     short = client.post("/embed", json={"inputs": ["short"], "truncation_direction": "Left"})  # nothing to cut
     assert short.status_code == 200
+
+
+@pytest.mark.parametrize("reranker_dir, embedder_dir", [(MODELS / "tiny-ce-1", MODELS / "tiny-embedder"),
+                                                         (ARCHS / "models" / "xlmr-ce-1",
+                                                          ARCHS / "models" / "roberta-embedder")])
+def test_token_counts_are_the_librarys_for_every_template(reranker_dir, embedder_dir):
+    """The counts that batch requests and answer ``usage`` include the template's special tokens: 3 for a
+    BERT pair, 4 for RoBERTa's <s> q </s></s> p </s>."""
+    ce, emb = CrossEncoder.from_pretrained(reranker_dir), Embedder.from_pretrained(embedder_dir)
+    texts = ["short", "berlin city people " * 80, ""]
+    rerank = RerankRequest("berlin people", texts, truncate=True, left=False, raw_scores=True, return_text=False,
+                           top_n=None)
+    embed = EmbedRequest(texts, normalize=True, truncate=True, left=False, base64=False, dimensions=None)
+    assert _count_tokens(Served("reranker", ce, None), rerank) == \
+        [len(e.ids) for e in ce.tokenizer.encode_pairs([("berlin people", t) for t in texts])]
+    assert _count_tokens(Served("embedder", emb, None), embed) == [len(e.ids) for e in emb.tokenizer.encode_texts(texts)]
 
 
 def test_a_server_reading_long_passages_in_windows_scores_as_the_library(reranker):

@@ -262,12 +262,12 @@ def _count_tokens(served: Served, req) -> list[int]:
     thread. An input over the maximum is a 422 when the request forbids truncation, or asks for a cut
     on the left (the library cuts on the right: longest-first for pairs, the end of a text)."""
     tokenizer, limit = served.model.tokenizer, served.model.max_length
-    if isinstance(req, RerankRequest):
+    if isinstance(req, RerankRequest):  # [CLS] query [SEP] text [SEP], or RoBERTa's <s> q </s></s> t </s>
         pieces = tokenizer.pieces([req.query, *req.texts])
-        lengths = [len(pieces[0]) + len(p) + 3 for p in pieces[1:]]  # [CLS] query [SEP] text [SEP]
+        lengths = [len(pieces[0]) + len(p) + tokenizer.template.pair_specials for p in pieces[1:]]
         what = "query and texts[{}] have"
-    else:
-        lengths = [len(p) + 2 for p in tokenizer.pieces(req.texts)]  # [CLS] text [SEP]
+    else:  # [CLS] text [SEP]
+        lengths = [len(p) + tokenizer.template.single_specials for p in tokenizer.pieces(req.texts)]
         what = "inputs[{}] has"
     for i, n in enumerate(lengths):
         if n > limit and not req.truncate:
