@@ -2,6 +2,7 @@
 checksums, and atomic writes that leave an existing index untouched when a build dies."""
 
 import json
+import os
 import signal
 import subprocess
 import sys
@@ -12,6 +13,7 @@ import pytest
 from helpers import TEXTS, FakeEmbedder
 
 from minilm_np.retrieval import IndexFormatError, build_index, load_index
+from minilm_np.retrieval import index_format
 from minilm_np.retrieval.corpus import corpus_from_texts
 from minilm_np.retrieval.index_format import (
     MANIFEST_FILE,
@@ -173,3 +175,11 @@ def test_a_killed_build_leaves_the_old_index_and_nothing_loadable(tmp_path, inde
     with pytest.raises(FileNotFoundError, match="manifest.json is missing"):
         load_index(left[0])
     assert json.loads((tmp_path / "idx" / MANIFEST_FILE).read_text())["count"] == len(index)
+
+    # The next build of idx on this host removes what the killed one left; a live process's partial
+    # directory and another host's (a build in progress on a shared filesystem) stay.
+    live = tmp_path / f".idx.partial-{index_format._HOST}-{os.getpid()}-live"
+    elsewhere = tmp_path / f".idx.partial-otherhost-{proc.pid}-elsewhere"
+    live.mkdir(), elsewhere.mkdir()
+    index.save(tmp_path / "idx")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["idx", live.name, elsewhere.name])

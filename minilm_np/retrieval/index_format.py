@@ -41,6 +41,7 @@ import mmap
 import operator
 import os
 import shutil
+import socket
 import sys
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
@@ -258,6 +259,38 @@ class _ColumnWriter:
         return offsets.shape[0] - 1
 
 
+_HOST = socket.gethostname().replace("-", "_")  # the partial directory's name splits on "-"
+
+
+def _partial_prefix(directory: Path) -> str:
+    return f".{directory.name}.partial-"
+
+
+def remove_abandoned(directory: Path) -> list[Path]:
+    """Delete the partial directories that killed writers of ``directory`` left on this host (their
+    process is gone); returns them. Names without a host and a process id (older versions) are kept."""
+    removed = []
+    for path in directory.parent.glob(f"{_partial_prefix(directory)}*"):
+        host, _, rest = path.name[len(_partial_prefix(directory)):].partition("-")
+        pid = rest.partition("-")[0]
+        if host == _HOST and pid.isdigit() and not _alive(int(pid)):
+            shutil.rmtree(path, ignore_errors=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if os.name != "posix":  # on Windows os.kill(pid, 0) would terminate the process: assume it lives
+        return True
+    try:
+        os.kill(pid, 0)  # signal 0: only asks whether the process exists
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    return True
+
+
 class IndexWriter:
     """Builds an index out of sight and puts it in place in one step.
 
@@ -269,7 +302,9 @@ class IndexWriter:
     Everything goes into a hidden ``.NAME.partial-*`` directory beside ``directory`` (the same filesystem,
     so the final rename is atomic); ``commit`` writes the manifest last, syncs, and swaps the directory in.
     Leaving the ``with`` block by an exception deletes the partial directory; a killed process leaves it
-    behind without a manifest, so nothing loads it. An index already at ``directory`` stays untouched until
+    behind without a manifest, so nothing loads it, and the next writer of the same index on the same host
+    deletes it (the name carries the host and the process id; a live process's or another host's partial
+    directory, maybe a build in progress on a shared filesystem, is left alone). An index already at ``directory`` stays untouched until
     the swap (on Linux one ``renameat2(RENAME_EXCHANGE)``; elsewhere two renames). A directory that is
     neither empty nor an index is never replaced.
     """
@@ -278,8 +313,10 @@ class IndexWriter:
         self.directory = Path(directory)
         check_replaceable(self.directory)
         self.directory.parent.mkdir(parents=True, exist_ok=True)
+        remove_abandoned(self.directory)
         # not tempfile.mkdtemp: its 0700 would become the index's mode; mkdir follows the umask
-        self.tmp = self.directory.with_name(f".{self.directory.name}.partial-{uuid.uuid4().hex[:12]}")
+        self.tmp = self.directory.with_name(f"{_partial_prefix(self.directory)}{_HOST}-{os.getpid()}-"
+                                            f"{uuid.uuid4().hex[:12]}")
         self.tmp.mkdir()
         self.count = count
         self.embeddings: np.ndarray | None = None  # float32 [n, d] memory map, made by the first put()
