@@ -28,7 +28,7 @@ def run_sorted(sequences: Sequence, forward: Callable[[list], np.ndarray], *, ba
     out = np.empty((len(sequences), *out_shape), dtype=np.float32)
     order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i].ids))  # longest first
     if workers > 1:  # enough batches to keep every worker busy
-        batch_size = max(1, min(batch_size, -(-len(order) // workers)))
+        batch_size = min(batch_size, batches_for_workers(len(order), workers))
     batches = token_budget_batches([len(sequences[i].ids) for i in order], batch_size, max_tokens)
     batches = [[order[j] for j in batch] for batch in batches]
 
@@ -50,6 +50,19 @@ def run_sorted(sequences: Sequence, forward: Callable[[list], np.ndarray], *, ba
                 if progress is not None:
                     progress(len(idx))
     return out
+
+
+# With several workers, at least this many batches each, so that the last, shortest batches even out the
+# load (with 2 workers and 4 batches of long pairs, one worker idled for about a tenth of the run)...
+BATCHES_PER_WORKER = 4
+# ...but batches no smaller than this, below which the products lose more than the balance gains.
+MIN_SHARED_BATCH = 16
+
+
+def batches_for_workers(n: int, workers: int) -> int:
+    """The largest batch size that gives each of ``workers`` ``BATCHES_PER_WORKER`` batches of ``n`` items,
+    but at least ``MIN_SHARED_BATCH`` (and at least one batch per worker when n is smaller)."""
+    return max(1, min(max(MIN_SHARED_BATCH, -(-n // (BATCHES_PER_WORKER * workers))), -(-n // workers)))
 
 
 def token_budget_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[list[int]]:
