@@ -126,3 +126,17 @@ def test_run_files_one_per_method(tmp_path):
     assert run_files(tmp_path / "run.trec", ["embed", "two-stage (top-32)", "rerank (all passages)"]) == {
         "embed": tmp_path / "run.embed.trec", "two-stage (top-32)": tmp_path / "run.two-stage.trec",
         "rerank (all passages)": tmp_path / "run.rerank.trec"}
+
+
+def test_evaluate_run_can_leave_out_the_querys_own_id():
+    from minilm_np.evaluation.datasets.trec import Ranking
+
+    def run(text):  # the query is itself a document, ranked first
+        return Ranking(["q1", "a", "b"], [3.0, 2.0, 1.0]), 0.0
+
+    kept, _ = evaluate_run(run, [("q1", "text")], {"q1": {"a": 1}}, k=2, recall_at=1)
+    dropped, rankings = evaluate_run(run, [("q1", "text")], {"q1": {"a": 1}}, k=2, recall_at=1,
+                                     ignore_identical_ids=True)
+    assert kept["mrr@2"] == pytest.approx(0.5) and kept["recall@1"] == 0.0
+    assert dropped["mrr@2"] == 1.0 and dropped["recall@1"] == 1.0 and dropped["ndcg@2"] == 1.0
+    assert rankings["q1"].ids == ["a", "b"] and rankings["q1"].scores == [2.0, 1.0]

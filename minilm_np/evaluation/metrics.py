@@ -84,28 +84,24 @@ def _unique(ranking: Sequence[str]) -> list[str]:
 
 
 def evaluate_search(
-    search: Callable[[str], tuple[Sequence[str], float]],
+    search: Callable[[str, str], tuple[Sequence[str], float]],
     queries: Sequence[tuple[str, str]],
     qrels: Mapping[str, Mapping[str, float]],
     *,
     k: int = 10,
     recall_at: int = 100,
     progress: Callable[[int], None] | None = None,
-    ignore_identical_ids: bool = False,
 ) -> dict[str, float]:
-    """Run ``search(query text) -> (ranking, seconds)`` on every ``(query id, text)`` and score the run.
+    """Run ``search(query id, text) -> (ranking, seconds)`` on every ``(query id, text)`` and score the run.
 
     Returns ``mean_metrics`` plus ``seconds_per_query`` (the mean of the seconds ``search`` reports, so
     the caller decides what is timed). ``progress``, if given, is called with 1 after each query.
-    ``ignore_identical_ids``: drop a document whose id is the query's own from its ranking before scoring
-    (BEIR's ``EvaluateRetrieval.evaluate`` does by default: in ArguAna and Quora every query is also a
-    document of the corpus, under the same id).
     """
     run: dict[str, Sequence[str]] = {}
     seconds = 0.0
     for query_id, text in queries:
-        ranking, spent = search(text)
-        run[query_id] = [d for d in ranking if d != query_id] if ignore_identical_ids else list(ranking)
+        ranking, spent = search(query_id, text)
+        run[query_id] = list(ranking)
         seconds += spent
         if progress is not None:
             progress(1)

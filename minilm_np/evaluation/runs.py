@@ -155,19 +155,17 @@ def evaluate_run(run: Run, queries: Sequence[tuple[str, str]], qrels: dict[str, 
                  ignore_identical_ids: bool = False) -> tuple[dict, dict[str, Ranking]]:
     """``metrics.evaluate_search`` of ``run`` over ``queries``, and each query's ranking (for a run file).
     ``ignore_identical_ids``: leave a passage with the query's own id out of that query's ranking, in the
-    scores and in the rankings returned (the run should fetch one passage more than the metrics need)."""
-    by_text: dict[str, Ranking] = {}  # a query text gives one ranking, whichever query id asks
+    scores and in the rankings returned, as BEIR's ``EvaluateRetrieval.evaluate`` does by default (in
+    ArguAna and Quora every query is also in the corpus, under the same id); the run should then fetch one
+    passage more than the metrics need."""
+    rankings: dict[str, Ranking] = {}
 
-    def search(text: str):
+    def search(query_id: str, text: str):
         ranking, seconds = run(text)
-        by_text[text] = ranking
-        return ranking.ids, seconds
+        rankings[query_id] = _without(ranking, query_id) if ignore_identical_ids else ranking
+        return rankings[query_id].ids, seconds
 
-    scores = evaluate_search(search, queries, qrels, k=k, recall_at=recall_at, progress=progress,
-                             ignore_identical_ids=ignore_identical_ids)
-    rankings = {query: by_text[text] for query, text in queries}
-    if ignore_identical_ids:
-        rankings = {query: _without(r, query) for query, r in rankings.items()}
+    scores = evaluate_search(search, queries, qrels, k=k, recall_at=recall_at, progress=progress)
     return scores, rankings
 
 
