@@ -62,7 +62,9 @@ MIN_SHARED_BATCH = 16
 def batches_for_workers(n: int, workers: int) -> int:
     """The largest batch size that gives each of ``workers`` ``BATCHES_PER_WORKER`` batches of ``n`` items,
     but at least ``MIN_SHARED_BATCH`` (and at least one batch per worker when n is smaller)."""
-    return max(1, min(max(MIN_SHARED_BATCH, -(-n // (BATCHES_PER_WORKER * workers))), -(-n // workers)))
+    balanced = max(MIN_SHARED_BATCH, -(-n // (BATCHES_PER_WORKER * workers)))  # ceil: n in 4 batches a worker
+    one_each = -(-n // workers)  # the most that still leaves no worker idle
+    return max(1, min(balanced, one_each))
 
 
 def token_budget_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[list[int]]:

@@ -269,9 +269,9 @@ def _partial_prefix(directory: Path) -> str:
 def remove_abandoned(directory: Path) -> list[Path]:
     """Delete the partial directories that killed writers of ``directory`` left on this host (their
     process is gone); returns them. Names without a host and a process id (older versions) are kept."""
-    removed = []
-    for path in directory.parent.glob(f"{_partial_prefix(directory)}*"):
-        host, _, rest = path.name[len(_partial_prefix(directory)):].partition("-")
+    prefix, removed = _partial_prefix(directory), []
+    for path in directory.parent.glob(f"{prefix}*"):
+        host, _, rest = path.name[len(prefix):].partition("-")
         pid = rest.partition("-")[0]
         if host == _HOST and pid.isdigit() and not _alive(int(pid)):
             shutil.rmtree(path, ignore_errors=True)
@@ -287,7 +287,7 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     except PermissionError:  # it exists, under another user
-        return True
+        pass
     return True
 
 
@@ -304,9 +304,9 @@ class IndexWriter:
     Leaving the ``with`` block by an exception deletes the partial directory; a killed process leaves it
     behind without a manifest, so nothing loads it, and the next writer of the same index on the same host
     deletes it (the name carries the host and the process id; a live process's or another host's partial
-    directory, maybe a build in progress on a shared filesystem, is left alone). An index already at ``directory`` stays untouched until
-    the swap (on Linux one ``renameat2(RENAME_EXCHANGE)``; elsewhere two renames). A directory that is
-    neither empty nor an index is never replaced.
+    directory, maybe a build in progress on a shared filesystem, is left alone). An index already at
+    ``directory`` stays untouched until the swap (on Linux one ``renameat2(RENAME_EXCHANGE)``; elsewhere two
+    renames). A directory that is neither empty nor an index is never replaced.
     """
 
     def __init__(self, directory: str | Path, *, count: int):
