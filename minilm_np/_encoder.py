@@ -35,12 +35,13 @@ class Encoder:
         return self.tokenizer.max_length
 
     def _run(self, sequences: list, rows_of: Callable[[np.ndarray, PackedBatch], np.ndarray], *, width: int,
-             batch_size: int, progress: Progress) -> np.ndarray:
-        """``rows_of(states [N, D], batch)`` -> [b, width] on every length-sorted batch of encoded
-        ``sequences``; [n, width] float32 in input order."""
+             batch_size: int, progress: Progress, first_only: bool = False) -> np.ndarray:
+        """``rows_of(states, batch)`` -> [b, width] on every length-sorted batch of encoded ``sequences``;
+        [n, width] float32 in input order. ``states`` is [N, D], or with ``first_only`` [b, D]: each
+        sequence's first state (see ``encode_packed``)."""
         def forward(batch_sequences: list) -> np.ndarray:
             batch = PackedBatch.from_sequences(batch_sequences)
-            return rows_of(encode_packed(self._model, batch), batch)
+            return rows_of(encode_packed(self._model, batch, first_only=first_only), batch)
 
         return run_sorted(sequences, forward, batch_size=batch_size, out_shape=(width,), progress=progress,
                           workers=self.workers)

@@ -87,7 +87,8 @@ class CrossEncoder(Encoder):
         read = read_pairs(self.tokenizer, pairs, long_passages, stride)
         sequences = [e for r in read for e in r.encodings]  # every window of every pair, batched together
         logits = self._run(sequences, self._logits, width=self.num_labels, batch_size=batch_size,
-                           progress=pair_progress(progress, len(pairs), len(sequences)))  # [windows, L]
+                           progress=pair_progress(progress, len(pairs), len(sequences)),
+                           first_only=True)  # [windows, L]
         if return_labels:  # several labels: truncate mode only (check_long_passages), one row per pair
             return [self.labels[i] for i in np.argmax(logits, axis=1)]
         details = collect(read, _activate(logits, activation), long_passages)
@@ -100,8 +101,8 @@ class CrossEncoder(Encoder):
         return LongPassageScorer(self, long_passages, stride)
 
     def _logits(self, states: np.ndarray, batch: PackedBatch) -> np.ndarray:
-        """The classifier head on each sequence's first state ([CLS] / <s>).  [N, D] -> [B, L]"""
-        return classify(states[batch.starts], self.head)
+        """The classifier head on each sequence's first state ([CLS] / <s>).  [B, D] -> [B, L]"""
+        return classify(states, self.head)
 
     def rank(self, query: str, documents, top_k: int | None = None, batch_size: int = 32,
              activation: str | None = None, progress: Progress = None, *, long_passages: str = "truncate",
@@ -149,7 +150,8 @@ class CrossEncoder(Encoder):
         if self.num_labels != 1:
             raise ValueError(f"explain needs a one-label model; {self.name} has {self.num_labels} labels")
         occ = occlusions(self.tokenizer, query, passage)
-        logits = self._run(occ.encodings, self._logits, width=1, batch_size=batch_size, progress=None)  # [rows, 1]
+        logits = self._run(occ.encodings, self._logits, width=1, batch_size=batch_size, progress=None,
+                           first_only=True)  # [rows, 1]
         return explanation(occ, query, passage, _activate(logits, activation)[:, 0])
 
     def tokenize(self, query: str, documents) -> dict[str, np.ndarray]:

@@ -30,7 +30,7 @@ def test_truncate_is_the_default_and_what_predict_always_computed(ce):
     encodings = ce.tokenizer.encode_pairs(PAIRS)
     order = sorted(range(len(PAIRS)), key=lambda i: -len(encodings[i].ids))
     batch = PackedBatch.from_sequences([encodings[i] for i in order])
-    logits = classify(encode_packed(ce._model, batch)[batch.starts], ce.head)[:, 0]
+    logits = classify(encode_packed(ce._model, batch, first_only=True), ce.head)[:, 0]
     before = np.empty(len(PAIRS), dtype=np.float32)
     before[order] = logits
     assert ce.predict(PAIRS).tobytes() == before.tobytes()

@@ -34,6 +34,16 @@ def test_packed_hidden_states_equal_the_padded_reference(ce):
     np.testing.assert_allclose(packed, padded[real], atol=2e-5, rtol=0)
 
 
+def test_first_only_equals_the_reference_first_states(ce):
+    """The last layer on the [CLS] rows alone (keys and values still from every token)."""
+    encodings = ce.tokenizer.encode_pairs(PAIRS)
+    b = ce.tokenizer.pad(encodings)
+    padded = reference.encode(ce.checkpoint.weights, ce.config, b.input_ids, b.attention_mask, b.token_type_ids)
+    first = encode_packed(ce._model, PackedBatch.from_sequences(encodings), first_only=True)
+    assert first.shape == (len(PAIRS), ce.config.hidden_size) and first.dtype == np.float32
+    np.testing.assert_allclose(first, padded[:, 0], atol=2e-5, rtol=0)
+
+
 def test_packing_from_sequences_equals_packing_the_padded_batch(ce):
     encodings = ce.tokenizer.encode_pairs(PAIRS)
     b = ce.tokenizer.pad(encodings)
@@ -67,9 +77,11 @@ def test_packed_equals_reference_for_every_body(name):
     encodings = ce.tokenizer.encode_pairs(pairs)
     b = ce.tokenizer.pad(encodings)
     padded = reference.encode(ce.checkpoint.weights, ce.config, b.input_ids, b.attention_mask, b.token_type_ids)
-    packed = encode_packed(ce._model, PackedBatch.from_sequences(encodings))
+    batch = PackedBatch.from_sequences(encodings)
+    packed = encode_packed(ce._model, batch)
     real = b.attention_mask.astype(bool)
     np.testing.assert_allclose(packed, padded[real], atol=2e-5, rtol=0)
+    np.testing.assert_allclose(encode_packed(ce._model, batch, first_only=True), padded[:, 0], atol=2e-5, rtol=0)
     expected = classify(padded[:, 0], ce.checkpoint.head)
     np.testing.assert_allclose(ce.predict(pairs).reshape(expected.shape), expected, atol=1e-5, rtol=0)
 
