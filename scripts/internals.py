@@ -44,7 +44,7 @@ def render(model_dir: Path) -> str:
     from minilm_np import CrossEncoder
     from minilm_np.model import reference
     from minilm_np.model.heads import classify
-    from minilm_np.model.packed import encode_packed
+    from minilm_np.model.packed import encode_packed, first_token_layer
     from minilm_np.text.tokenize import Tokenizer
 
     ce = CrossEncoder.from_pretrained(model_dir)
@@ -198,7 +198,8 @@ about Berlin; the real cross-encoder, whose body was fine-tuned on MS MARCO alon
 ## 7. The same number, fast
 
 `ce.predict((query, passage))` runs {link(encode_packed)} instead: the real tokens of a batch packed into one
-[N, {d}] matrix, Q, K and V as one product, element-wise work in place. It gives {fast:.5f} for this pair
+[N, {d}] matrix, Q, K and V as one product, element-wise work in place, and the last layer taken for `[CLS]`
+alone ({link(first_token_layer)}: the other tokens give it their keys and values, nothing more). It gives {fast:.5f} for this pair
 (the reference path: {logit:.5f}); tests/test_packed.py holds the two paths together and tests/test_trace.py
 holds the attentions and hidden states above to transformers' within 1e-5.
 """

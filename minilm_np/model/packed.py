@@ -19,6 +19,9 @@ What changes, and what each change preserves:
     same reason.
   * Softmax normalised late: exp(scores - max) @ V is divided by the row sums, on [H, n, K] instead of
     [H, n, n] (the same value up to float32 rounding).
+  * The last layer for the first tokens alone (``first_only``, what the cross-encoder asks for): it needs
+    every token's keys and values, but its queries and all that follows attention only on the rows that
+    are read. The other rows' last-layer outputs are not computed at all.
 Nothing here is approximate: GELU is the exact erf form of ops.gelu, float32 throughout. Every body of the
 family runs here (the embeddings differ, see ``position_rows`` and ``reference.embed``; the layers do not).
 Shape letters as in ``minilm_np.model``.
