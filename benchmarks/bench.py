@@ -129,11 +129,12 @@ class Shape:
     layers: int
     hidden: int        # D
     intermediate: int  # F
+    classifier: bool = False  # a [CLS] classifier: its score reads one state per sequence
 
     @classmethod
-    def from_dir(cls, model_dir: Path) -> "Shape":
+    def from_dir(cls, model_dir: Path, classifier: bool = False) -> "Shape":
         c = json.loads((model_dir / "config.json").read_text(encoding="utf-8"))
-        return cls(int(c["num_hidden_layers"]), int(c["hidden_size"]), int(c["intermediate_size"]))
+        return cls(int(c["num_hidden_layers"]), int(c["hidden_size"]), int(c["intermediate_size"]), classifier)
 
     def padded_flops(self, n: np.ndarray, batch_size: int, sort: bool) -> float:
         """FLOPs when batches of batch_size (in order, or longest first) are each padded to their longest."""
@@ -141,14 +142,22 @@ class Shape:
         return sum(self.flops(np.full(len(b), b.max())) for b in np.split(n, range(batch_size, len(n), batch_size)))
 
     def flops(self, n: np.ndarray) -> float:
-        """Encoder FLOPs for sequences of n real tokens (pooler and classifier left out: < 0.01%).
+        """The encoder FLOPs the output needs, for sequences of n real tokens (pooler and classifier left out:
+        < 0.01%).
 
         Per layer and sequence: Q, K, V, output projections 4 * 2nD^2; feed-forward 2 * 2nDF;
-        scores QK^T 2n^2D and the weighted sum of V 2n^2D.
+        scores QK^T 2n^2D and the weighted sum of V 2n^2D. A classifier reads only [CLS]'s last state, so
+        its last layer needs K and V for every token (2 * 2nD^2) but the rest for one row: Q and output
+        2 * 2D^2, feed-forward 2 * 2DF, one query's scores and sum 4nD. Every engine is credited with the
+        same count, whether it does the unneeded work or not.
         """
         n = n.astype(np.float64)
         d, f = self.hidden, self.intermediate
-        return float(self.layers * np.sum(2 * n * (4 * d * d + 2 * d * f) + 4 * n * n * d))
+        layer = 2 * n * (4 * d * d + 2 * d * f) + 4 * n * n * d  # [B]
+        if not self.classifier:
+            return float(self.layers * np.sum(layer))
+        last = 4 * n * d * d + 2 * (2 * d * d + 2 * d * f) + 4 * n * d  # [B]
+        return float((self.layers - 1) * np.sum(layer) + np.sum(last))
 
 
 GEMM_SHAPE = (2048, 384, 1536)  # an FFN-shaped product [M, K] @ [K, N]: 64 sequences of 32 tokens, D, F
@@ -782,7 +791,7 @@ def main(argv=None) -> None:
         emb_tok = hf_tokenizer(embedder_dir(), embed_max_length(embedder_dir(), 512))
         counts |= {wl: token_counts(emb_tok, items) for wl, items in texts.items()}
     items_of = pairs | texts
-    shape = Shape.from_dir(model_dir)
+    shape = Shape.from_dir(model_dir, classifier=True)
     shape_of = {wl: shape if wl in pairs else Shape.from_dir(embedder_dir()) for wl in counts}
     results["workloads"] = {
         wl: {"items": len(c), "mean_tokens": float(c.mean()), "max_tokens": int(c.max()), "total_tokens": int(c.sum()),
