@@ -22,7 +22,9 @@ What changes, and what each change preserves:
   * The last layer for the first tokens alone (``first_only``, what the cross-encoder asks for): it needs
     every token's keys and values, but its queries and all that follows attention only on the rows that
     are read. The other rows' last-layer outputs are not computed at all.
-Nothing here is approximate: GELU is the exact erf form of ops.gelu, float32 throughout. Every body of the
+Nothing here is approximate: GELU is the exact erf form of ops.gelu, float32 throughout. The element-wise
+stages (GELU, residual + LayerNorm, the softmax's exp) are the model's ``kernels``: NumPy's by default,
+compiled loops on request (``kernels.py``). Every body of the
 family runs here (the embeddings differ, see ``position_rows`` and ``reference.embed``; the layers do not).
 Shape letters as in ``minilm_np.model``.
 """
@@ -34,7 +36,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from .config import BertConfig
-from .ops import F32, gelu_
+from .kernels import NUMPY, Kernels, layer_norm_
+from .ops import F32
 from .weights import BertWeights
 
 
@@ -111,32 +114,20 @@ class PackedBatch:
 
 @dataclass(frozen=True)
 class PackedModel:
-    """What ``encode_packed`` needs: the embeddings, the fused layers and the config."""
+    """What ``encode_packed`` needs: the embeddings, the fused layers, the config and the kernels to run."""
     weights: BertWeights
     layers: tuple[FusedLayer, ...]
     config: BertConfig
     project_w: np.ndarray | None = None  # [E, D] (in, out) view of ELECTRA's embeddings_project, if any
+    kernels: Kernels = NUMPY
 
     @classmethod
-    def build(cls, weights: BertWeights, config: BertConfig) -> "PackedModel":
+    def build(cls, weights: BertWeights, config: BertConfig, kernels: Kernels = NUMPY) -> "PackedModel":
         project = None if weights.project_w is None else weights.project_w.T
-        return cls(weights, fuse_layers(weights, config), config, project)
+        return cls(weights, fuse_layers(weights, config), config, project, kernels)
 
 
-def layer_norm_(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
-    """ops.layer_norm in place on the rows of x [N, D]."""
-    x -= x.mean(axis=1, keepdims=True)
-    var = np.einsum("nd,nd->n", x, x)[:, None]  # [N, 1] sum of squares
-    var *= F32(1 / x.shape[1])
-    var += F32(eps)
-    np.sqrt(var, out=var)
-    x /= var
-    x *= g
-    x += b
-    return x
-
-
-def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarray:
+def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray, kernels: Kernels = NUMPY) -> np.ndarray:
     """Self-attention of each sequence over its own tokens; writes the context into out [N, D].
 
     qkv: [N, 3D] from the fused projection, queries already scaled by 1/sqrt(K). The scores are taken
@@ -157,20 +148,19 @@ def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray) -> np.ndarra
             q = blk[:, 0, hs].transpose(1, 2, 0)  # [h, K, n]
             k = blk[:, 1, hs].transpose(1, 0, 2)  # [h, n, K]
             v = blk[:, 2, hs].transpose(1, 0, 2)  # [h, n, K]
-            attend_(q, k, v, ctx[:, hs].transpose(1, 0, 2))  # into [h, n, K], a view of out
+            attend_(q, k, v, ctx[:, hs].transpose(1, 0, 2), kernels)  # into [h, n, K], a view of out
     return out
 
 
-def attend_(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray) -> np.ndarray:
+def attend_(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, kernels: Kernels = NUMPY) -> np.ndarray:
     """softmax(q . k) v for m queries of one sequence, written into out.  q [h, K, m], k, v [h, n, K] -> [h, m, K]
 
     The scores are taken transposed, keys down and queries across ([h, n, m]), and normalised late.
     """
     p = k @ q  # [h, n_key, m] scores, transposed
-    p -= p.max(axis=1, keepdims=True)
-    np.exp(p, out=p)  # unnormalised softmax weights
+    sums = kernels.exp_columns_(p)  # p: unnormalised softmax weights; sums [h, m]
     np.matmul(p.transpose(0, 2, 1), v, out=out)
-    out /= p.sum(axis=1)[:, :, None]
+    out /= sums[:, :, None]
     return out
 
 
@@ -218,30 +208,27 @@ def encode_packed(model: PackedModel, batch: PackedBatch, *, first_only: bool = 
     for lw in model.layers[:-1] if first_only else model.layers:
         np.matmul(x, lw.qkv_w, out=qkv)  # [N, 3D]
         qkv += lw.qkv_b
-        attention_(qkv, batch.spans, heads, context)
-        rows_after_attention_(lw, x, context, y, h, eps)
+        attention_(qkv, batch.spans, heads, context, model.kernels)
+        rows_after_attention_(lw, x, context, y, h, eps, model.kernels)
     if first_only:
-        return first_token_layer(model.layers[-1], x, batch, heads, eps)
+        return first_token_layer(model.layers[-1], x, batch, heads, eps, model.kernels)
     return x
 
 
 def rows_after_attention_(lw: FusedLayer, x: np.ndarray, context: np.ndarray, y: np.ndarray, h: np.ndarray,
-                          eps: float) -> np.ndarray:
+                          eps: float, kernels: Kernels = NUMPY) -> np.ndarray:
     """The rest of a layer, row by row, in place on x: output projection and residual, LayerNorm,
     feed-forward and residual, LayerNorm.  x, context, y (work) [R, D]; h (work) [R, F]"""
     product_(context, lw.o_w, y)  # [R, D]
-    y += lw.o_b
-    x += y
-    layer_norm_(x, lw.ln1_g, lw.ln1_b, eps)
+    kernels.residual_layer_norm_(x, y, lw.o_b, lw.ln1_g, lw.ln1_b, eps)  # x = LN(x + y + o_b)
     product_(x, lw.ff1_w, h)  # [R, F]
-    gelu_(h, lw.ff1_b)  # h = gelu(h + b)
+    kernels.gelu_(h, lw.ff1_b)  # h = gelu(h + b)
     product_(h, lw.ff2_w, y)  # [R, D]
-    y += lw.ff2_b
-    x += y
-    return layer_norm_(x, lw.ln2_g, lw.ln2_b, eps)
+    return kernels.residual_layer_norm_(x, y, lw.ff2_b, lw.ln2_g, lw.ln2_b, eps)
 
 
-def first_token_layer(lw: FusedLayer, x: np.ndarray, batch: PackedBatch, heads: int, eps: float) -> np.ndarray:
+def first_token_layer(lw: FusedLayer, x: np.ndarray, batch: PackedBatch, heads: int, eps: float,
+                      kernels: Kernels = NUMPY) -> np.ndarray:
     """One layer's output for each sequence's first token only.  x [N, D] -> [B, D]
 
     A token's output depends on the other tokens only through the keys and values it attends to, so those
@@ -261,9 +248,9 @@ def first_token_layer(lw: FusedLayer, x: np.ndarray, batch: PackedBatch, heads: 
     for i, (start, end) in enumerate(batch.spans):
         kv_i = kv[start:end].reshape(end - start, 2, heads, k_size)
         attend_(q[i].reshape(heads, k_size, 1), kv_i[:, 0].transpose(1, 0, 2), kv_i[:, 1].transpose(1, 0, 2),
-                context[i].reshape(heads, 1, k_size))
+                context[i].reshape(heads, 1, k_size), kernels)
     y, h = np.empty_like(first), np.empty((first.shape[0], lw.ff1_w.shape[1]), np.float32)  # [B, D], [B, F]
-    return rows_after_attention_(lw, first, context, y, h, eps)
+    return rows_after_attention_(lw, first, context, y, h, eps, kernels)
 
 
 def product_(a: np.ndarray, w: np.ndarray, out: np.ndarray) -> np.ndarray:
