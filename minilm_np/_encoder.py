@@ -12,6 +12,7 @@ import numpy as np
 from .batching import run_sorted
 from .checkpoint.hub import model_name, resolve
 from .checkpoint.load import Checkpoint, load_checkpoint
+from .model import kernels as kernel_sets
 from .model.packed import PackedBatch, PackedModel, encode_packed
 from .text.tokenize import Tokenizer
 from .threads import worker_count
@@ -22,13 +23,19 @@ Progress = Callable[[int], None] | None
 class Encoder:
     """A BERT-family body ready to run. Subclasses add what goes on top (a classifier head, pooling)."""
 
-    def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, name: str, threads: int | None = None):
+    def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, name: str, threads: int | None = None,
+                 kernels: str = "numpy"):
         self.checkpoint = checkpoint
         self.config = checkpoint.config
         self.tokenizer = tokenizer
         self.name = name  # the Hub id it was asked by, or its directory's absolute path
         self.workers = worker_count(threads)  # batches run at once; see threads.py
-        self._model = PackedModel.build(checkpoint.weights, checkpoint.config)
+        self._model = PackedModel.build(checkpoint.weights, checkpoint.config, kernel_sets.by_name(kernels))
+
+    @property
+    def kernels(self) -> str:
+        """The element-wise kernels the forward runs: "numpy" or "numba" (see ``minilm_np.model.kernels``)."""
+        return self._model.kernels.name
 
     @property
     def max_length(self) -> int:

@@ -25,23 +25,26 @@ ACTIVATIONS = (None, "sigmoid", "softmax")
 class CrossEncoder(Encoder):
     """A reranker: ``predict`` scores pairs, ``rank`` orders documents for one query."""
 
-    def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, name: str, threads: int | None = None):
+    def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, name: str, threads: int | None = None,
+                 kernels: str = "numpy"):
         if checkpoint.head is None:
             raise ValueError(f"{name}: a CrossEncoder needs a checkpoint loaded with its classifier head")
-        super().__init__(checkpoint, tokenizer, name, threads)
+        super().__init__(checkpoint, tokenizer, name, threads, kernels)
         self.head = checkpoint.head.in_float64()  # the head runs in float64 (heads.classify); converted once
 
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_RERANKER, *, revision: str | None = None,
                         cache_dir: str | None = None, local_files_only: bool | None = None,
-                        threads: int | None = None) -> "CrossEncoder":
+                        threads: int | None = None, kernels: str = "numpy") -> "CrossEncoder":
         """A local directory, a Hub id, or a family size "L-2" | "L-4" | "L-6" | "L-12" | "TinyBERT-L-2".
 
         ``threads``: cores to use (default: all this process may use; 1 runs batches one at a time).
+        ``kernels``: "numpy" (the default) or "numba": GELU, LayerNorm and the softmax as compiled loops, faster
+        and within the same tolerances of the reference (``pip install "minilm-np[jit]"``).
         """
         path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
         checkpoint, tokenizer = load(path, head=True)
-        return cls(checkpoint, tokenizer, name, threads)
+        return cls(checkpoint, tokenizer, name, threads, kernels)
 
     @property
     def num_labels(self) -> int:

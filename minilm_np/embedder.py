@@ -25,8 +25,8 @@ class Embedder(Encoder):
     """Sentence embeddings: ``encode(texts)`` -> float32 [n, dim]."""
 
     def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, pipeline: Pipeline, name: str,
-                 threads: int | None = None, truncate_dim: int | None = None):
-        super().__init__(checkpoint, tokenizer, name, threads)
+                 threads: int | None = None, truncate_dim: int | None = None, kernels: str = "numpy"):
+        super().__init__(checkpoint, tokenizer, name, threads, kernels)
         width = self.config.hidden_size
         if pipeline.embedding_dimension not in (None, width):
             raise ConfigError(f"{name}: the Pooling config's embedding_dimension {pipeline.embedding_dimension} "
@@ -43,10 +43,13 @@ class Embedder(Encoder):
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_EMBEDDER, *, revision: str | None = None,
                         cache_dir: str | None = None, local_files_only: bool | None = None,
-                        threads: int | None = None, truncate_dim: int | None = None) -> "Embedder":
+                        threads: int | None = None, truncate_dim: int | None = None,
+                        kernels: str = "numpy") -> "Embedder":
         """A sentence-transformers directory (or a bare model directory: mean pooling), or a Hub id.
 
         ``threads``: cores to use (default: all this process may use; 1 runs batches one at a time).
+        ``kernels``: "numpy" (the default) or "numba": GELU, LayerNorm and the softmax as compiled loops, faster
+        and within the same tolerances of the reference (``pip install "minilm-np[jit]"``).
         ``truncate_dim``: keep the first dimensions of every embedding (Matryoshka models), as
         sentence-transformers' ``truncate_dim``.
         """
@@ -56,7 +59,7 @@ class Embedder(Encoder):
         if note:  # as sentence-transformers warns
             warnings.warn(f"{name} {note}", stacklevel=2)
         checkpoint, tokenizer = load(pipeline.transformer_dir, head=False)
-        return cls(checkpoint, tokenizer, pipeline, name, threads, truncate_dim)
+        return cls(checkpoint, tokenizer, pipeline, name, threads, truncate_dim, kernels)
 
     @property
     def dim(self) -> int:

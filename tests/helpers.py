@@ -4,12 +4,14 @@ import from here, never from each other or from conftest."""
 
 from __future__ import annotations
 
+import importlib.util
 import pickle
 import struct
 import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 FIXTURES = Path(__file__).parent / "fixtures"
 MODELS = FIXTURES / "models"
@@ -19,6 +21,11 @@ CRANFIELD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cr
 TORCH_BIN = FIXTURES / "torch_bin"  # torch.save files and what they hold
 ARCHS = FIXTURES / "archs"  # RoBERTa, XLM-R, ELECTRA, DistilBERT models and pipelines (make-arch-fixtures)
 ARCH_INPUTS = ARCHS / "reference" / "inputs.json"
+
+# The forward's element-wise kernels (minilm_np/model/kernels.py): parity tests run under each set.
+HAS_NUMBA = importlib.util.find_spec("numba") is not None
+KERNELS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
+    not HAS_NUMBA, reason='kernels="numba" needs the jit extra: pip install "minilm-np[jit]"'))]
 
 
 def pipeline_dir(tmp_path: Path, variant: str) -> Path:

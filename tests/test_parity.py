@@ -14,7 +14,7 @@ import pytest
 from minilm_np import CrossEncoder, Embedder, HubError
 from minilm_np.model import reference
 
-from helpers import ARCH_INPUTS, ARCHS, MODELS, REFERENCE, pipeline_dir
+from helpers import ARCH_INPUTS, ARCHS, KERNELS, MODELS, REFERENCE, pipeline_dir
 
 LOGIT_TOL, EMBEDDING_TOL, HIDDEN_TOL = 1e-5, 1e-6, 1e-5
 INPUTS = json.loads((REFERENCE / "tiny_inputs.json").read_text(encoding="utf-8"))
@@ -35,9 +35,10 @@ def assert_same_tokens(ours: dict, theirs) -> None:
     assert np.array_equal(ours["attention_mask"], theirs["attention_mask"][:, :t])
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("name", ["tiny-ce-1", "tiny-ce-3"])
-def test_tiny_cross_encoders_match_transformers(name):
-    ce = CrossEncoder.from_pretrained(MODELS / name)
+def test_tiny_cross_encoders_match_transformers(name, kernels):
+    ce = CrossEncoder.from_pretrained(MODELS / name, kernels=kernels)
     r = ref(name)
     batch = ce.tokenizer.pad(ce.tokenizer.encode_pairs(TINY_PAIRS)).as_dict()
     assert_same_tokens(batch, r)
@@ -62,8 +63,9 @@ def test_sigmoid_activation_matches_sentence_transformers_cross_encoder():
     np.testing.assert_allclose(scores, ref("tiny-ce-1")["st_scores"], atol=1e-6, rtol=0)
 
 
-def test_tiny_embedder_matches_sentence_transformers():
-    emb = Embedder.from_pretrained(MODELS / "tiny-embedder")
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_tiny_embedder_matches_sentence_transformers(kernels):
+    emb = Embedder.from_pretrained(MODELS / "tiny-embedder", kernels=kernels)
     r = ref("tiny-embedder")
     texts = INPUTS["texts"]
     assert_same_tokens(emb.tokenizer.pad(emb.tokenizer.encode_texts(texts)).as_dict(), r)
@@ -72,10 +74,11 @@ def test_tiny_embedder_matches_sentence_transformers():
     np.testing.assert_allclose(emb.encode(texts, normalize=False), r["st_embeddings_raw"], atol=EMBEDDING_TOL)
 
 
-def test_real_all_minilm_l6_v2_matches_sentence_transformers(minilm_dir):
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_real_all_minilm_l6_v2_matches_sentence_transformers(minilm_dir, kernels):
     meta = json.loads((REFERENCE / "all_minilm_l6_v2.json").read_text(encoding="utf-8"))
     r = ref("all_minilm_l6_v2")
-    emb = Embedder.from_pretrained(minilm_dir)
+    emb = Embedder.from_pretrained(minilm_dir, kernels=kernels)
     texts = meta["texts"]
     assert emb.max_length == meta["max_seq_length"] == 256
     assert_same_tokens(emb.tokenizer.pad(emb.tokenizer.encode_texts(texts)).as_dict(),
@@ -94,12 +97,13 @@ def msmarco_shaped(minilm_dir, tmp_path_factory):
     return path, meta
 
 
-def test_msmarco_shaped_l6_matches_transformers_on_cranfield_pairs(msmarco_shaped, cranfield_dir):
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_msmarco_shaped_l6_matches_transformers_on_cranfield_pairs(msmarco_shaped, cranfield_dir, kernels):
     from weights_tools.msmarco_shaped import cranfield_pairs
     path, meta = msmarco_shaped
     pairs = cranfield_pairs(cranfield_dir, meta["cranfield"]["refs"]) + [tuple(p) for p in meta["model_card_pairs"]]
     r = ref("msmarco_shaped_l6")
-    ce = CrossEncoder.from_pretrained(path)
+    ce = CrossEncoder.from_pretrained(path, kernels=kernels)
     assert ce.max_length == 512
     assert_same_tokens(ce.tokenizer.pad(ce.tokenizer.encode_pairs(pairs)).as_dict(), r)
     scores = ce.predict(pairs)
@@ -113,8 +117,9 @@ def test_msmarco_shaped_l6_matches_transformers_on_cranfield_pairs(msmarco_shape
     np.testing.assert_allclose(scores, r["logits"][:, 0], atol=torch_error + LOGIT_TOL, rtol=0)
 
 
-def test_a_pair_scores_the_same_alone_and_inside_a_padded_batch():
-    ce = CrossEncoder.from_pretrained(MODELS / "tiny-ce-1")
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_a_pair_scores_the_same_alone_and_inside_a_padded_batch(kernels):
+    ce = CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", kernels=kernels)
     together = ce.predict(TINY_PAIRS, batch_size=len(TINY_PAIRS))
     alone = np.array([ce.predict([p])[0] for p in TINY_PAIRS])
     np.testing.assert_allclose(alone, together, atol=LOGIT_TOL, rtol=0)
@@ -159,9 +164,10 @@ def assert_close_embeddings(got: np.ndarray, want: np.ndarray, what: str) -> Non
     np.testing.assert_array_less(np.abs(got - want) / scale, EMBEDDING_TOL, err_msg=what)
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("name", ["roberta-nli-3", "xlmr-ce-1", "electra-ce-1", "distilbert-ce-2"])
-def test_other_bodies_and_heads_match_transformers(name):
-    ce = CrossEncoder.from_pretrained(ARCHS / "models" / name)
+def test_other_bodies_and_heads_match_transformers(name, kernels):
+    ce = CrossEncoder.from_pretrained(ARCHS / "models" / name, kernels=kernels)
     r = arch_ref(name)
     batch = ce.tokenizer.pad(ce.tokenizer.encode_pairs(ARCH_PAIRS)).as_dict()
     if ce.config.body.token_types != "segments":  # transformers passes no type ids to these bodies
@@ -205,8 +211,9 @@ EMBEDDER_CALLS = {  # reference key -> what minilm-np calls for it
 
 @pytest.mark.parametrize("name", ["bert-embedder", "roberta-embedder", "xlmr-embedder", "electra-embedder",
                                   "distilbert-embedder", "bert-unigram-embedder"])
-def test_other_bodies_as_embedders_match_sentence_transformers(name):
-    emb = Embedder.from_pretrained(ARCHS / "models" / name, threads=1)
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_other_bodies_as_embedders_match_sentence_transformers(name, kernels):
+    emb = Embedder.from_pretrained(ARCHS / "models" / name, threads=1, kernels=kernels)
     r = arch_ref(name)
     for key, call in EMBEDDER_CALLS.items():
         assert_close_embeddings(call(emb, ARCH_TEXTS), r[key], f"{name} {key}")

@@ -1,0 +1,143 @@
+"""The element-wise stages of the packed forward as compiled loops: one pass per element instead of NumPy's one
+pass per operation. Optional: numba (``pip install "minilm-np[jit]"``) is imported by this module alone, and
+``kernels.py`` imports this module only when asked for ``kernels="numba"``.
+
+Same formulas as the NumPy kernels (``kernels.py``), float32 throughout, but not the same rounding: the loops
+are compiled with fused multiply-adds (``contract``), reductions may be reordered into vector lanes
+(``reassoc``, LayerNorm's two row sums and nothing else), and exp is our own (``_exp_parts``) because LLVM
+cannot vectorise a call to the C library's expf. tests/test_kernels.py holds each kernel to its float64 form
+and the whole forward to the reference fixtures at the NumPy kernels' tolerances.
+
+Every loop runs along a row (the contiguous axis), so a row's result does not depend on which other rows
+share its batch: batch invariance holds as it does for the NumPy kernels.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numba
+import numpy as np
+
+from .ops import _A_MAX, _PA, _QA
+
+F32 = np.float32
+_JIT = dict(nogil=True, cache=True, error_model="numpy", boundscheck=False)  # nogil: worker threads run at once
+_EXACT_ORDER = _JIT | dict(fastmath={"contract"})
+_LANES = _JIT | dict(fastmath={"contract", "reassoc"})
+
+ZERO, ONE, HALF = F32(0), F32(1), F32(0.5)
+
+# exp(t) = 2^n exp(r), n = round(t / ln 2), r = t - n ln 2 in [-ln2/2, ln2/2]. ln 2 split in two so that
+# n * _LN2_HI is exact for |n| < 2^12 (Cody and Waite's reduction). exp(r) as 1 + r + r^2 P(r), P of degree 5:
+# the minimax coefficients of Cephes' expf (S. L. Moshier, Cephes Math Library, expf.c), about 1 ulp.
+_LOG2E = F32(1.4426950408889634)
+_LN2_HI, _LN2_LO = F32(0.693145751953125), F32(1.428606765330187e-06)
+_E = tuple(F32(c) for c in (5.0000001201e-1, 1.6666665459e-1, 4.1665795894e-2, 8.3334519073e-3,
+                            1.3981999507e-3, 1.9875691500e-4))
+E0, E1, E2, E3, E4, E5 = _E
+# Below -80, exp(t) < 2e-35: a softmax weight that cannot move a sum of at least 1 (the row's max gives 1).
+# The clamp keeps 2^n a normal float (n >= -116) so the bit trick below stays valid.
+_T_MIN = F32(-80.0)
+
+PA0, PA1, PA2, PA3 = (F32(c) for c in _PA)  # ops.gelu_'s rational erfc fit, in a = |x|, 1/2 folded into P
+QA0, QA1, QA2, QA3, QA4 = (F32(c) for c in _QA)
+A_MAX = F32(_A_MAX)
+
+
+@numba.njit(inline="always", **_EXACT_ORDER)
+def _exp_parts(t):
+    """exp(t) as (m, bits): exp(t) = m * 2^n with m in [0.7, 1.42], and bits the float32 bit pattern of 2^n.
+
+    Split so that the caller stores bits in an int32 row and reads it back as float32 (a view): the loop then
+    stays free of calls and vectorises."""
+    t = max(t, _T_MIN)
+    n = np.floor(t * _LOG2E + HALF)
+    r = t - n * _LN2_HI - n * _LN2_LO
+    m = (((((E5 * r + E4) * r + E3) * r + E2) * r + E1) * r + E0) * r * r + r + ONE
+    return m, (np.int32(n) + np.int32(127)) << np.int32(23)
+
+
+@numba.njit(**_EXACT_ORDER)
+def _gelu_rows(x, bias):
+    rows, cols = x.shape
+    bits = np.empty(cols, np.int32)  # [F] 2^n of each element's exp, as float32 bits
+    scale = bits.view(np.float32)
+    tail = np.empty(cols, np.float32)  # [F] |v| Phi(-|v|) up to the 2^n factor
+    for i in range(rows):
+        row = x[i]
+        for j in range(cols):
+            v = row[j] + bias[j]
+            row[j] = v
+            a = min(abs(v), A_MAX)
+            m, bits[j] = _exp_parts(-HALF * a * a)
+            p = ((PA3 * a + PA2) * a + PA1) * a + PA0
+            q = (((QA4 * a + QA3) * a + QA2) * a + QA1) * a + QA0
+            tail[j] = m * p / q * a
+        for j in range(cols):
+            row[j] = max(row[j], ZERO) - tail[j] * scale[j]
+    return x
+
+
+def gelu_(x: np.ndarray, bias: np.ndarray) -> np.ndarray:
+    """gelu(x + bias) written into x, a C-contiguous float32 [..., F] array; returns x (ops.gelu_'s formula)."""
+    _gelu_rows(x.reshape(-1, x.shape[-1]), bias)
+    return x
+
+
+@numba.njit(**_LANES)
+def _residual_layer_norm(x, y, y_bias, g, b, eps):
+    rows, d = x.shape
+    inv_d = ONE / F32(d)
+    for i in range(rows):
+        xi, yi = x[i], y[i]
+        total = ZERO
+        for j in range(d):
+            v = xi[j] + (yi[j] + y_bias[j])
+            xi[j] = v
+            total += v
+        mean = total * inv_d
+        squares = ZERO
+        for j in range(d):
+            c = xi[j] - mean
+            squares += c * c
+        std = np.sqrt(squares * inv_d + eps)
+        for j in range(d):
+            xi[j] = (xi[j] - mean) / std * g[j] + b[j]
+    return x
+
+
+def residual_layer_norm_(x: np.ndarray, y: np.ndarray, y_bias: np.ndarray, g: np.ndarray, b: np.ndarray,
+                         eps: float) -> np.ndarray:
+    """x = layer_norm(x + (y + y_bias)) in place, one pass over each row.  x, y [R, D]"""
+    return _residual_layer_norm(x, y, y_bias, g, b, F32(eps))
+
+
+@numba.njit(**_EXACT_ORDER)
+def _exp_columns(p, sums):
+    heads, n, m = p.shape
+    top = np.empty(m, np.float32)  # [m] the column's max
+    bits = np.empty(m, np.int32)
+    scale = bits.view(np.float32)
+    mant = np.empty(m, np.float32)
+    for h in range(heads):
+        ph, s = p[h], sums[h]
+        top[:] = ph[0]
+        for i in range(1, n):
+            for j in range(m):
+                top[j] = max(top[j], ph[i, j])
+        s[:] = ZERO
+        for i in range(n):
+            row = ph[i]
+            for j in range(m):
+                mant[j], bits[j] = _exp_parts(row[j] - top[j])
+            for j in range(m):
+                e = mant[j] * scale[j]
+                row[j] = e
+                s[j] += e
+    return sums
+
+
+def exp_columns_(p: np.ndarray) -> np.ndarray:
+    """p = exp(p - its max down each column) in place; returns the column sums.  p [h, n, m] -> [h, m]"""
+    return _exp_columns(p, np.empty((p.shape[0], p.shape[2]), np.float32))
