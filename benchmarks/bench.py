@@ -47,8 +47,9 @@ from minilm_np.evaluation.datasets.cranfield import load_cranfield, sentences  #
 DATA_DIR = ROOT.parent / "shared" / "data" / "cranfield"  # --data to read it elsewhere
 OUT_DIR = ROOT / "bench-out"
 CE_MAX_LENGTH = 512  # the MS MARCO cross-encoders truncate (query, passage) at 512 tokens
-CE_ENGINES = ("minilm-np", "torch", "ort", "ort-sorted")
-EMBED_ENGINES = ("minilm-np", "torch")
+CE_ENGINES = ("minilm-np", "minilm-np-jit", "torch", "ort", "ort-sorted")
+EMBED_ENGINES = ("minilm-np", "minilm-np-jit", "torch")
+OURS = ("minilm-np", "minilm-np-jit")  # -jit: kernels="numba" (the jit extra); left out when numba is absent
 AGREE_ITEMS = 64
 QUIET_SHARE = 0.05  # other processes using more of the CPUs than this disturb a timing
 SEED = 0
@@ -216,9 +217,9 @@ def gemm_rates(threads: int, repeats: int = 10) -> dict:
 
 def make_ce_engine(name: str, model_dir: Path, onnx_path: Path, batch_size: int, threads: int) -> Callable:
     """A cross-encoder scorer: list of (query, passage) -> raw logits float32 [n]."""
-    if name == "minilm-np":
+    if name in OURS:
         from minilm_np import CrossEncoder
-        ce = CrossEncoder.from_pretrained(model_dir, **_threads_kwarg(CrossEncoder, threads))
+        ce = CrossEncoder.from_pretrained(model_dir, **_threads_kwarg(CrossEncoder, threads), **_kernels_kwarg(name))
         return lambda pairs: ce.predict(pairs, batch_size=batch_size)  # activation=None: raw logits
     if name == "torch":
         import torch
@@ -238,6 +239,16 @@ def _threads_kwarg(cls, threads: int) -> dict:
     with single-threaded BLAS); {} for an older minilm_np, whose BLAS uses threadpool_limits' count."""
     import inspect
     return {"threads": threads} if "threads" in inspect.signature(cls.from_pretrained).parameters else {}
+
+
+def _kernels_kwarg(engine: str) -> dict:
+    return {"kernels": "numba"} if engine == "minilm-np-jit" else {}
+
+
+def engines_here(names: tuple[str, ...]) -> tuple[str, ...]:
+    """The engines this environment can run: minilm-np-jit only where numba is installed."""
+    import importlib.util
+    return tuple(n for n in names if n != "minilm-np-jit" or importlib.util.find_spec("numba") is not None)
 
 
 def make_ort(model_dir: Path, onnx_path: Path, batch_size: int, threads: int, sort: bool) -> Callable:
@@ -283,9 +294,9 @@ def make_ort(model_dir: Path, onnx_path: Path, batch_size: int, threads: int, so
 
 def make_embed_engine(name: str, model_dir: Path, batch_size: int, threads: int) -> Callable:
     """An embedder: list of texts -> unit-length float32 [n, 384]."""
-    if name == "minilm-np":
+    if name in OURS:
         from minilm_np import Embedder
-        emb = Embedder.from_pretrained(model_dir, **_threads_kwarg(Embedder, threads))
+        emb = Embedder.from_pretrained(model_dir, **_threads_kwarg(Embedder, threads), **_kernels_kwarg(name))
         return lambda texts: emb.encode(texts, batch_size=batch_size)
     if name == "torch":
         import torch
@@ -539,8 +550,8 @@ def memory_probe(kind: str, engine: str, args, model_dir: Path, onnx_path: Path)
 
 def run_probes(args, model_dir: Path, onnx_path: Path) -> dict:
     out: dict[str, dict] = {"cross-encoder": {}, "embedder": {}}
-    jobs = [("ce", e) for e in CE_ENGINES if e != "ort-sorted"]
-    jobs += [] if args.no_embedder else [("embed", e) for e in EMBED_ENGINES]
+    jobs = [("ce", e) for e in engines_here(CE_ENGINES) if e != "ort-sorted"]
+    jobs += [] if args.no_embedder else [("embed", e) for e in engines_here(EMBED_ENGINES)]
     for kind, engine in jobs:
         argv = [sys.executable, str(Path(__file__).resolve()), "--probe", kind, engine, "--model", str(model_dir),
                 "--onnx", str(onnx_path), "--data", str(args.data), "--pairs", *map(str, args.pairs),
@@ -618,12 +629,12 @@ def print_tables(results: dict) -> None:
             continue
         print(f"\n{section}: {unit}, median (best) of {results['args']['rounds']} rounds; "
               f"useful GFLOP/s = real-token FLOPs / time; others = most CPU other processes took in a round")
-        print(f"{'workload':<10} {'engine':<11} {'items':>5} {'tok mean/max':>12} "
+        print(f"{'workload':<10} {'engine':<13} {'items':>5} {'tok mean/max':>12} "
               f"{unit + ' med':>12} {'(best)':>8} {'GFLOP/s':>8} {'% sgemm':>8} {'others':>7}")
         for wl, per_engine in results["timing"][section].items():
             tok = results["workloads"][wl]
             for name, s in per_engine.items():
-                print(f"{wl:<10} {name:<11} {s['items']:>5} {tok['mean_tokens']:>6.1f}/{tok['max_tokens']:<5d} "
+                print(f"{wl:<10} {name:<13} {s['items']:>5} {tok['mean_tokens']:>6.1f}/{tok['max_tokens']:<5d} "
                       f"{s['items_per_s_median']:>12.1f} {s['items_per_s_best']:>8.1f} "
                       f"{s['gflops_median']:>8.2f} {s['pct_sgemm_median']:>7.1f}% "
                       f"{100 * s['other_cpu_share_max']:>6.0f}%")
@@ -635,11 +646,12 @@ def print_tables(results: dict) -> None:
                   f"length-sorted x{w['padding_factor_sorted']:.2f}")
         print("ratios, minilm-np / other (items/s; >1 = minilm-np faster), median (best):")
         for wl, per_engine in results["timing"][section].items():
-            ours = per_engine["minilm-np"]
-            parts = [f"/ {name} {ours['items_per_s_median'] / s['items_per_s_median']:.2f} "
-                     f"({ours['items_per_s_best'] / s['items_per_s_best']:.2f})"
-                     for name, s in per_engine.items() if name != "minilm-np"]
-            print(f"  {wl:<10} " + "   ".join(parts))
+            for mine in (n for n in OURS if n in per_engine):
+                ours = per_engine[mine]
+                parts = [f"/ {name} {ours['items_per_s_median'] / s['items_per_s_median']:.2f} "
+                         f"({ours['items_per_s_best'] / s['items_per_s_best']:.2f})"
+                         for name, s in per_engine.items() if name not in OURS]
+                print(f"  {wl:<10} {mine:<13} " + "   ".join(parts))
     print("\nagreement, max |difference| to torch on the first "
           f"{AGREE_ITEMS} items (logits for the cross-encoder, unit vectors for the embedder):")
     for section, per_wl in results["agreement"].items():
@@ -725,7 +737,7 @@ def parse_args(argv=None):
 
 # How each engine is held to AVX2 (they must be set before the libraries load, so --isa re-executes).
 AVX2_ENV = {"OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
-            "MKL_ENABLE_INSTRUCTIONS": "AVX2"}
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2", "NUMBA_CPU_NAME": "haswell"}
 
 
 def hold_isa(isa: str) -> None:
@@ -750,6 +762,12 @@ def isa_report() -> dict:
     except ImportError:
         pass
     report["onnxruntime"] = "picks its kernels from the CPU; not held by --isa"
+    try:
+        from numba.core import config as numba_config
+        import llvmlite.binding as llvm
+        report["numba_target"] = numba_config.CPU_NAME or llvm.get_host_cpu_name()  # kernels="numba" compile for this
+    except ImportError:
+        pass
     # The physical limit: cores x FMA units x float32 lanes x 2 FLOPs x clock. Two FMA units per core is
     # an assumption (true of the server cores this ran on; some parts have one); the clock is the
     # current one /proc/cpuinfo reports, which turbo can exceed.
@@ -812,7 +830,7 @@ def main(argv=None) -> None:
                                                 for lib in ("numpy", "torch", "onnxruntime")), flush=True)
 
     engines = {name: make_ce_engine(name, model_dir, onnx_path, args.batch_size, args.threads)
-               for name in CE_ENGINES}
+               for name in engines_here(CE_ENGINES)}
     results["agreement"] = {"cross-encoder": agreement(engines, pairs, reference="torch")}
     print("cross-encoder agreement:", results["agreement"]["cross-encoder"], flush=True)
     timed = time_rounds(engines, pairs, args.rounds, args.batch_size, args.wait_quiet, args.attempts)
@@ -820,7 +838,7 @@ def main(argv=None) -> None:
 
     if not args.no_embedder:
         embedders = {name: make_embed_engine(name, embedder_dir(), args.batch_size, args.threads)
-                     for name in EMBED_ENGINES}
+                     for name in engines_here(EMBED_ENGINES)}
         results["agreement"]["embedder"] = agreement(embedders, texts, reference="torch")
         print("embedder agreement:", results["agreement"]["embedder"], flush=True)
         timed = time_rounds(embedders, texts, args.rounds, args.batch_size, args.wait_quiet, args.attempts)

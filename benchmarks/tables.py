@@ -37,16 +37,21 @@ def spread(values: list[float], fmt: str = "{:.2f}") -> str:
 
 
 def table(runs: list[dict]) -> str:
-    """Markdown: one row per comparison, the runs' items/s for both engines, the ratio's range."""
-    lines = ["| workload | minilm-np | other engine | minilm-np / other |", "|---|---:|---:|---:|"]
+    """Markdown: one row per comparison, the runs' items/s for each engine, the ratios' ranges. The
+    kernels="numba" columns (minilm-np-jit) appear when every run has that engine."""
+    ours = ["minilm-np"] + (["minilm-np-jit"] if all("minilm-np-jit" in r["timing"][CE]["short"] for r in runs)
+                            else [])
+    lines = ["| workload | " + " | ".join(ours) + " | other engine | "
+             + " | ".join(f"{o} / other" for o in ours) + " |", "|---|" + "---:|" * (2 * len(ours) + 1)]
     for section, workload, engine in COMPARISONS:
-        ours = [rate(r, section, workload, "minilm-np") for r in runs]
+        mine = {o: [rate(r, section, workload, o) for r in runs] for o in ours}
         theirs = [rate(r, section, workload, engine) for r in runs]
         name = {"torch": "torch" if section == CE else "sentence-transformers",
                 "ort-sorted": "ORT, length-sorted"}[engine]
-        lines.append(f"| {workload}, vs {name} | {' / '.join(f'{v:.1f}' for v in ours)} | "
-                     f"{' / '.join(f'{v:.1f}' for v in theirs)} | "
-                     f"{spread([a / b for a, b in zip(ours, theirs)])}x |")
+        lines.append(f"| {workload}, vs {name} | "
+                     + " | ".join(" / ".join(f"{v:.1f}" for v in mine[o]) for o in ours)
+                     + f" | {' / '.join(f'{v:.1f}' for v in theirs)} | "
+                     + " | ".join(f"{spread([a / b for a, b in zip(mine[o], theirs)])}x" for o in ours) + " |")
     return "\n".join(lines)
 
 
@@ -55,13 +60,15 @@ def facts(runs: list[dict]) -> str:
     first = runs[0]
     isa, env = first["isa"], first["environment"]
     sgemm = [r["gemm"]["numpy"]["best_gflops"] for r in runs]
-    pct = {wl: [r["timing"][CE][wl]["minilm-np"]["pct_sgemm_median"] for r in runs] for wl in ("short", "long")}
+    engine = "minilm-np-jit" if all("minilm-np-jit" in r["timing"][CE]["short"] for r in runs) else "minilm-np"
+    pct = {wl: [r["timing"][CE][wl][engine]["pct_sgemm_median"] for r in runs] for wl in ("short", "long")}
     others = max(s["other_cpu_share_max"] for r in runs for sec in r["timing"].values()
                  for per_engine in sec.values() for s in per_engine.values())
     return (f"{env['cpu']}, {env['cpus']} CPUs; numpy's OpenBLAS kernel {isa['numpy_openblas_kernel'][0]}, "
-            f"torch {isa['torch_cpu_capability']}; ONNX Runtime {isa['onnxruntime']}. "
+            f"torch {isa['torch_cpu_capability']}; numba (kernels=\"numba\") {isa.get('numba_target', 'absent')}; "
+            f"ONNX Runtime {isa['onnxruntime']}. "
             f"numpy sgemm {spread(sgemm, '{:.0f}')} GFLOP/s (FMA peak estimate "
-            f"{isa['fma_peak_gflops_estimate']:.0f}); minilm-np's useful GFLOP/s as a share of that sgemm: "
+            f"{isa['fma_peak_gflops_estimate']:.0f}); {engine}'s useful GFLOP/s as a share of that sgemm: "
             f"short {spread(pct['short'], '{:.0f}')}%, long {spread(pct['long'], '{:.0f}')}%. "
             f"Dates: {', '.join(r['environment']['date'][:16] for r in runs)}; other processes took at most "
             f"{100 * others:.0f}% of the CPUs during any timing.")
