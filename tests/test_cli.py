@@ -14,7 +14,7 @@ from minilm_np import cli
 from minilm_np.cli import commands
 from minilm_np.cli.output import progress_bar
 from minilm_np.errors import HubError
-from helpers import BEIR, TEXTS, FakeEmbedder, FakeReranker
+from helpers import BEIR, HAS_NUMBA, TEXTS, FakeEmbedder, FakeReranker
 
 FIXTURE_MODELS = Path(__file__).parent / "fixtures" / "models"
 
@@ -24,11 +24,11 @@ def fakes(monkeypatch):
     """Every model the CLI loads is a fake; returns the names it was asked for."""
     asked = []
 
-    def embedder(name, option="--embedder"):
+    def embedder(name, option="--embedder", kernels="numpy"):
         asked.append(("embedder", name))
         return FakeEmbedder()
 
-    def reranker(name, option="--reranker"):
+    def reranker(name, option="--reranker", kernels="numpy"):
         asked.append(("reranker", name))
         return FakeReranker()
 
@@ -131,7 +131,7 @@ def test_index_build_then_search_and_mismatch(capsys, fakes, corpus_file, tmp_pa
     code, out, _ = run(capsys, "search", "paris france", "--index", str(tmp_path / "idx"), "--mode", "rerank", "--json")
     assert code == 0 and json.loads(out)["results"][0]["text"] == "Paris is the capital of France."
 
-    def other(name, option=None):
+    def other(name, option=None, kernels="numpy"):
         e = FakeEmbedder()
         e.name = "other-embedder"
         return e
@@ -246,7 +246,7 @@ def test_debug_shows_the_exception(fakes, tmp_path):
 
 
 def test_keyboard_interrupt_exits_130(capsys, monkeypatch, corpus_file):
-    def interrupted(name, option=None):
+    def interrupted(name, option=None, kernels="numpy"):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(commands, "load_embedder", interrupted)
@@ -377,7 +377,7 @@ def test_eval_reuses_a_saved_index_and_refuses_another_corpus(capsys, fakes, tmp
     code, out, err = run(capsys, "eval", *_cranfield_like(tmp_path), "--index", str(idx))
     assert code == 1 and "built from another corpus" in err and err.count("\n") == 1
 
-    def other(name, option=None):
+    def other(name, option=None, kernels="numpy"):
         e = FakeEmbedder()
         e.name = "other-embedder"
         return e
@@ -388,7 +388,7 @@ def test_eval_reuses_a_saved_index_and_refuses_another_corpus(capsys, fakes, tmp
 
 
 def test_eval_without_a_reranker_runs_what_it_can(capsys, fakes, tmp_path, monkeypatch):
-    def offline(name, option="--reranker"):
+    def offline(name, option="--reranker", kernels="numpy"):
         raise HubError(f"model '{name}' offline and not in the local cache.", name)
 
     monkeypatch.setattr(commands, "load_reranker", offline)
@@ -514,6 +514,42 @@ def test_rank_and_inspect_with_tiny_models(capsys, tiny_models, tmp_path):
     assert "input_ids" in out and "[CLS]" in out and "[SEP]" in out and "[PAD]" in out and "type" in out
 
 
+def test_kernels_option_reaches_every_model_before_or_after_the_command(capsys, monkeypatch, corpus_file):
+    seen = []
+
+    def reranker(name, option="--reranker", kernels="numpy"):
+        seen.append(("reranker", kernels))
+        return FakeReranker()
+
+    def embedder(name, option="--embedder", kernels="numpy"):
+        seen.append(("embedder", kernels))
+        return FakeEmbedder()
+
+    monkeypatch.setattr(commands, "load_reranker", reranker)
+    monkeypatch.setattr(commands, "load_embedder", embedder)
+    assert run(capsys, "rank", "q", "a passage")[0] == 0
+    assert run(capsys, "--kernels", "numba", "rank", "q", "a passage")[0] == 0
+    assert run(capsys, "search", "q", "--corpus", str(corpus_file), "--kernels", "numba")[0] == 0
+    assert seen[:2] == [("reranker", "numpy"), ("reranker", "numba")]
+    assert sorted(seen[2:]) == [("embedder", "numba"), ("reranker", "numba")]  # search: both models
+    code, _, err = run(capsys, "rank", "q", "a", "--kernels", "cuda")
+    assert code == 2 and "invalid choice: 'cuda'" in err
+
+
+@pytest.mark.skipif(not HAS_NUMBA, reason='--kernels numba needs the jit extra: pip install "minilm-np[jit]"')
+def test_rank_with_numba_kernels_scores_as_numpy_within_the_logit_tolerance(capsys, tiny_models):
+    ce, _ = tiny_models
+    argv = ["rank", "how many people live in berlin", "berlin has 3.5 million people", "paris is in france",
+            "--model", str(ce), "--json"]
+    scores = {}
+    for kernels in ("numpy", "numba"):
+        code, out, err = run(capsys, *argv, "--kernels", kernels)
+        assert code == 0, err
+        scores[kernels] = {r["index"]: r["score"] for r in json.loads(out)["results"]}
+    assert scores["numpy"].keys() == scores["numba"].keys()
+    assert max(abs(scores["numpy"][i] - scores["numba"][i]) for i in scores["numpy"]) < 1e-5
+
+
 def test_search_and_eval_with_tiny_models(capsys, tiny_models, tmp_path, corpus_file):
     ce, emb = tiny_models
     code, out, err = run(capsys, "search", "people in berlin", "--corpus", str(corpus_file), "--reranker", str(ce),
@@ -622,7 +658,7 @@ def test_offline_hub_advice_speaks_of_the_option(capsys, monkeypatch):
 
 def test_search_and_compare_pass_long_passages_and_say_what_was_cut(capsys, fakes, tmp_path, monkeypatch):
     reranker = FakeReranker()
-    monkeypatch.setattr(commands, "load_reranker", lambda name: reranker)
+    monkeypatch.setattr(commands, "load_reranker", lambda name, kernels: reranker)
     corpus = tmp_path / "c.txt"
     corpus.write_text("\n".join(["Berlin is a city. " * 20, "Paris is a city.", "People live in Berlin. " * 15]),
                       encoding="utf-8")  # two passages over the fake's 200 characters

@@ -548,6 +548,14 @@ def test_load_models_skips_an_optional_model_that_cannot_load(reranker):
         load_models(str(MODELS / "tiny-ce-1"), "/nowhere/e")  # not optional
 
 
+def test_the_served_models_run_the_kernels_asked_for_and_a_bad_name_stops_before_the_port_opens():
+    from minilm_np.serve import serve
+    ce, emb = load_models(str(MODELS / "tiny-ce-1"), str(MODELS / "tiny-embedder"), kernels="numpy")
+    assert ce.kernels == emb.kernels == "numpy"
+    with pytest.raises(ValueError, match="kernels must be one of 'numpy', 'numba', not 'cuda'"):
+        serve(reranker=str(MODELS / "tiny-ce-1"), embedder=None, port=1, kernels="cuda")  # port 1 is never opened
+
+
 def test_a_multi_label_model_is_refused_as_reranker():
     with pytest.raises(ValueError, match="one-label model"):
         create_app(reranker=CrossEncoder.from_pretrained(MODELS / "tiny-ce-3"))

@@ -31,25 +31,26 @@ from .output import clip, parts, plural, print_columns, print_hits, print_json, 
 from .output import reading_line, timing_line, warn
 
 
-def load_reranker(name: str, option: str = "--reranker") -> CrossEncoder:
-    """``option``: the one that named the model, for the advice when the Hub cannot give it."""
-    return _load(CrossEncoder, name, option)
+def load_reranker(name: str, option: str = "--reranker", *, kernels: str = "numpy") -> CrossEncoder:
+    """``option``: the one that named the model, for the advice when the Hub cannot give it.
+    ``kernels``: --kernels, passed on to from_pretrained."""
+    return _load(CrossEncoder, name, option, kernels)
 
 
-def load_embedder(name: str, option: str = "--embedder") -> Embedder:
-    return _load(Embedder, name, option)
+def load_embedder(name: str, option: str = "--embedder", *, kernels: str = "numpy") -> Embedder:
+    return _load(Embedder, name, option, kernels)
 
 
-def _load(cls, name: str, option: str):
+def _load(cls, name: str, option: str, kernels: str):
     try:
-        return cls.from_pretrained(name)
+        return cls.from_pretrained(name, kernels=kernels)
     except HubError as e:  # the advice in command-line terms: the option, not from_pretrained(...)
         raise HubError(e.problem, e.repo_id, how=f"{option} /path/to/model-dir") from None
 
 
-def embedder_factory(name: str):
+def embedder_factory(name: str, kernels: str = "numpy"):
     """What each Ray actor calls, with ``threads=`` its CPUs, to load its own embedder."""
-    return functools.partial(Embedder.from_pretrained, name)
+    return functools.partial(Embedder.from_pretrained, name, kernels=kernels)
 
 
 def models_command(args) -> int:
@@ -89,7 +90,7 @@ def rank_command(args) -> int:
     docs = gather_passages(args.docs, args.docs_file)  # ids "1", "2", ...: the numbering `search` uses
     if args.top_k is not None:
         check_positive_int(args.top_k, "--top-k")
-    ce = load_reranker(args.model, "--model")
+    ce = load_reranker(args.model, "--model", kernels=args.kernels)
     activation = None if args.activation == "none" else args.activation
     with progress_bar(args.quiet, len(docs), "reranking", "pair") as progress:
         ranked = ce.rank(args.query, docs.texts, batch_size=args.batch_size, activation=activation,
@@ -116,7 +117,7 @@ def rank_command(args) -> int:
 def embed_command(args) -> int:
     texts = _texts_from(args.texts, args.file, "nothing to embed: give TEXT arguments or --file")
     out = check_output_file(args.out, "--out") if args.out else None
-    emb = load_embedder(args.model, "--model")
+    emb = load_embedder(args.model, "--model", kernels=args.kernels)
     if args.no_normalize and emb.pipeline.normalize:
         warn(f"{emb.name} ends in a Normalize module, so its vectors are unit length whatever --no-normalize says")
     with progress_bar(args.quiet, len(texts), "embedding", "text") as progress:
@@ -148,10 +149,10 @@ def index_build_command(args) -> int:
     with progress_bar(args.quiet, len(corpus), "embedding corpus", "passage") as progress:
         if args.engine == "ray":
             options = {k: v for k, v in ray_options.items() if v is not None}
-            index = write_index_on_ray(args.out, embedder_factory(name), corpus, shard=shard, ann=ann,
+            index = write_index_on_ray(args.out, embedder_factory(name, args.kernels), corpus, shard=shard, ann=ann,
                                        batch_size=args.batch_size, progress=progress, **options)
         else:
-            index = write_index(args.out, load_embedder(name), corpus, shard=shard, ann=ann,
+            index = write_index(args.out, load_embedder(name, kernels=args.kernels), corpus, shard=shard, ann=ann,
                                 batch_size=args.batch_size, progress=progress)
     what = plural(len(index), "passage") if shard is None else \
         f"shard {shard} ({len(index)} of {plural(len(corpus), 'passage')})"
@@ -193,7 +194,7 @@ def search_command(args) -> int:
         corpus = load_index(args.index, ann=False)  # its ids and texts; the vectors are not read
     else:
         corpus = read_corpus(args.corpus, split=args.passages)
-    ce = load_reranker(args.reranker) if args.mode != "embed" else None
+    ce = load_reranker(args.reranker, kernels=args.kernels) if args.mode != "embed" else None
     scorer = ce.with_long_passages(args.long_passages, stride=args.stride) if ce is not None else None
     if args.mode == "embed":
         result = embedding_search(emb, index, args.query, top_k=args.top_k)
@@ -231,7 +232,7 @@ def search_command(args) -> int:
 def compare_command(args) -> int:
     check_pool(args.top_n, args.top_k, ("--top-n", "--top-k"))
     emb, index, corpus_seconds = _index_for(args)
-    ce = load_reranker(args.reranker)
+    ce = load_reranker(args.reranker, kernels=args.kernels)
     scorer = ce.with_long_passages(args.long_passages, stride=args.stride)
     with progress_bar(args.quiet, len(index), "reranking every passage", "passage") as progress:
         comparison = compare_methods(emb, scorer, index, args.query, top_n=args.top_n, top_k=args.top_k,
@@ -278,7 +279,7 @@ def inspect_command(args) -> int:
         from .plot import check_plotting
 
         check_plotting()  # before anything is printed
-    ce = load_reranker(args.model, "--model")
+    ce = load_reranker(args.model, "--model", kernels=args.kernels)
     batch = ce.tokenize(args.query, docs)
     ids, types, mask = batch["input_ids"], batch["token_type_ids"], batch["attention_mask"]
     tokens = [[ce.tokenizer.id_to_token(int(i)) for i in row[: int(m.sum())]] for row, m in zip(ids, mask)]
@@ -308,7 +309,7 @@ def inspect_command(args) -> int:
 
 
 def explain_command(args) -> int:
-    ce = load_reranker(args.model)
+    ce = load_reranker(args.model, kernels=args.kernels)
     activation = None if args.activation == "none" else args.activation
     ex = ce.explain(args.query, args.passage, activation=activation, batch_size=args.batch_size)
     if args.json:
@@ -409,7 +410,7 @@ def _reranker_for(args, methods: list[str]):
     if methods == ["embed"]:
         return None, methods
     try:
-        return load_reranker(args.reranker), methods
+        return load_reranker(args.reranker, kernels=args.kernels), methods
     except ModelLoadError as e:
         if args.methods is not None:
             raise ModelLoadError(f"{e} Without a reranker, eval can run --methods embed.") from None
@@ -423,13 +424,13 @@ def _eval_index(args, collection):
     """(embedder, index, whether it was built here and saved to --index). With --index DIR holding an index:
     that index, checked against the collection; otherwise the collection embedded (and saved to DIR)."""
     if args.index and _holds_files(args.index):
-        emb = load_embedder(args.embedder) if args.embedder else None
+        emb = load_embedder(args.embedder, kernels=args.kernels) if args.embedder else None
         index = load_index(args.index, embedder=emb.name if emb else None)
         check_index_corpus(index, collection, args.index)
-        return emb or load_embedder(index.embedder), index, False
+        return emb or load_embedder(index.embedder, kernels=args.kernels), index, False
     if args.index:
         check_destination(args.index)  # before the slow part
-    emb = load_embedder(args.embedder or DEFAULT_EMBEDDER)
+    emb = load_embedder(args.embedder or DEFAULT_EMBEDDER, kernels=args.kernels)
     with progress_bar(args.quiet, len(collection.corpus), "embedding corpus", "passage") as progress:
         index = build_index(emb, collection.corpus, batch_size=args.batch_size, progress=progress)
     if args.index:
@@ -469,14 +470,14 @@ def _tune_ann(index, args) -> None:
 def _index_for(args):
     """(embedder, index, seconds spent embedding the corpus or None) from --index or --corpus."""
     if args.index:
-        emb = load_embedder(args.embedder) if args.embedder else None
+        emb = load_embedder(args.embedder, kernels=args.kernels) if args.embedder else None
         index = load_index(args.index, embedder=emb.name if emb else None, ann=not getattr(args, "exact", False))
         _tune_ann(index, args)
         if emb is None:
-            emb = load_embedder(index.embedder)  # the embedder that built the index
+            emb = load_embedder(index.embedder, kernels=args.kernels)  # the embedder that built the index
         return emb, index, None
     corpus = read_corpus(args.corpus, split=args.passages)
-    emb = load_embedder(args.embedder or DEFAULT_EMBEDDER)
+    emb = load_embedder(args.embedder or DEFAULT_EMBEDDER, kernels=args.kernels)
     with progress_bar(args.quiet, len(corpus), "embedding corpus", "passage") as progress:
         index = build_index(emb, corpus, batch_size=args.batch_size, progress=progress)
     return emb, index, index.build_seconds
@@ -493,7 +494,7 @@ def serve_command(args) -> int:
     models = {"reranker": args.reranker or DEFAULT_RERANKER, "embedder": args.embedder or DEFAULT_EMBEDDER}
     serve(**{kind: None if name.lower() == "none" else name for kind, name in models.items()},
           optional=[kind for kind in models if getattr(args, kind) is None], host=args.host, port=args.port,
-          **limits)
+          kernels=args.kernels, **limits)
     return 0
 
 

@@ -32,6 +32,7 @@ from ..cross_encoder import ACTIVATIONS
 from ..errors import ModelLoadError
 from ..evaluation.datasets.beir import DEFAULT_SPLIT
 from ..evaluation.runs import METHODS
+from ..model.kernels import KERNELS
 from ..retrieval.ann import ANN_KINDS, HNSW_STORAGE, AnnConfig
 from ..retrieval.search import DEFAULT_TOP_K, DEFAULT_TOP_N
 from ..text.passages import SPLIT_MODES
@@ -81,6 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--quiet", "-q", action="store_true", default=argparse.SUPPRESS, help="no progress bars")
     common.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                         help="show the traceback on errors")
+    kernels_help = ('"numba": GELU, LayerNorm and the softmax as compiled loops, faster (needs: pip install '
+                    '"minilm-np[jit]"); default "numpy"')
+    parser.add_argument("--kernels", choices=KERNELS, default="numpy", help=kernels_help)
+    common.add_argument("--kernels", choices=KERNELS, default=argparse.SUPPRESS, help=kernels_help)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
     def command(name, run, help):

@@ -1,5 +1,5 @@
 """The forward pass: arrays in, arrays out. Nothing here opens a file, knows a checkpoint name or
-tokenizes; it imports numpy and ``minilm_np.errors`` only.
+tokenizes; it imports numpy and ``minilm_np.errors`` only (and numba in ``fused.py``, loaded only on request).
 
 Shapes use these letters in every module of the package:
     B batch, T tokens per sequence (padded), D hidden size, H attention heads, K head size = D / H,
@@ -10,5 +10,7 @@ Shapes use these letters in every module of the package:
     ops.py        linear, layer_norm, softmax, exact GELU
     reference.py  the plain padded BERT forward, one small function per stage: read this one
     packed.py     the same forward on packed real tokens, arranged for speed: this one runs
+    kernels.py    packed.py's element-wise stages (GELU, residual + LayerNorm, softmax's exp) by name
+    fused.py      the same stages as compiled loops, kernels="numba" (the jit extra)
     heads.py      the classifier head, pooling, normalisation
 """

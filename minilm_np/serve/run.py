@@ -12,6 +12,7 @@ from contextlib import contextmanager
 import uvicorn
 
 from .. import CrossEncoder, Embedder, ModelLoadError
+from ..model import kernels as kernel_sets
 from .app import check_models, create_app
 from .limits import Limits
 
@@ -20,7 +21,7 @@ log = logging.getLogger("minilm_np.serve")
 
 def serve(*, reranker: str | None, embedder: str | None,
           optional: Collection[str] = (), host: str = "127.0.0.1", port: int = 8080, log_level: str = "info",
-          **limits) -> None:
+          kernels: str = "numpy", **limits) -> None:
     """Serve ``reranker`` and ``embedder`` (directories, Hub ids or family sizes; None: not served) at
     http://host:port until SIGTERM or SIGINT, then shut down gracefully and return.
 
@@ -29,15 +30,17 @@ def serve(*, reranker: str | None, embedder: str | None,
     loaded. A model that is not optional and cannot be loaded, or no model at all, stops the server and
     raises ModelLoadError (or ValueError for a reranker with more than one label). ``limits``: the fields
     of ``Limits`` (max_batch_tokens, max_concurrent_requests, max_client_batch_size, payload_limit, ...).
+    ``kernels``: the models' element-wise kernels, "numpy" or "numba" (checked before the port opens).
     """
     limits = Limits(**limits)
+    kernel_sets.by_name(kernels)  # an unknown name, or numba absent, fails here and not in the background
     if reranker is None and embedder is None:
         raise ValueError("nothing to serve: give a reranker, an embedder or both")
     failure: list[BaseException] = []
 
     def load():
         try:
-            models = load_models(reranker, embedder, optional=optional)
+            models = load_models(reranker, embedder, optional=optional, kernels=kernels)
             check_models(*models)
             return models
         except BaseException as e:  # stop the server; serve() raises it once uvicorn has shut down
@@ -54,14 +57,15 @@ def serve(*, reranker: str | None, embedder: str | None,
         raise failure[0]
 
 
-def load_models(reranker: str | None, embedder: str | None, *, optional: Collection[str] = ()) -> tuple:
+def load_models(reranker: str | None, embedder: str | None, *, optional: Collection[str] = (),
+                kernels: str = "numpy") -> tuple:
     """(CrossEncoder or None, Embedder or None); see ``serve`` for ``optional``."""
     loaded, skipped = {}, []
     for kind, name, cls in (("reranker", reranker, CrossEncoder), ("embedder", embedder, Embedder)):
         if name is None:
             continue
         try:
-            loaded[kind] = cls.from_pretrained(name)
+            loaded[kind] = cls.from_pretrained(name, kernels=kernels)
         except ModelLoadError as e:
             if kind not in optional:
                 raise
