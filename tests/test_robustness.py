@@ -14,24 +14,25 @@ from hypothesis import strategies as st
 
 from minilm_np import CrossEncoder, Embedder, ModelLoadError, ModelNotFoundError
 
-from helpers import MODELS, make_checkpoint
+from helpers import KERNELS, MODELS, make_checkpoint
 
 TOL = 1e-5
 
 
-@pytest.fixture(scope="module")
-def ce():
-    return CrossEncoder.from_pretrained(MODELS / "tiny-ce-1")
+# The contract holds for both kernel sets (minilm_np/model/kernels.py): every test taking these runs under each.
+@pytest.fixture(scope="module", params=KERNELS)
+def ce(request):
+    return CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", kernels=request.param)
 
 
-@pytest.fixture(scope="module")
-def ce3():
-    return CrossEncoder.from_pretrained(MODELS / "tiny-ce-3")
+@pytest.fixture(scope="module", params=KERNELS)
+def ce3(request):
+    return CrossEncoder.from_pretrained(MODELS / "tiny-ce-3", kernels=request.param)
 
 
-@pytest.fixture(scope="module")
-def emb():
-    return Embedder.from_pretrained(MODELS / "tiny-embedder")
+@pytest.fixture(scope="module", params=KERNELS)
+def emb(request):
+    return Embedder.from_pretrained(MODELS / "tiny-embedder", kernels=request.param)
 
 
 # ---- inputs -----------------------------------------------------------------------------------------
