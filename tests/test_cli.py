@@ -19,17 +19,27 @@ from helpers import BEIR, HAS_NUMBA, TEXTS, FakeEmbedder, FakeReranker
 FIXTURE_MODELS = Path(__file__).parent / "fixtures" / "models"
 
 
+class Asked(list):
+    """(kind, name) of each model the CLI loaded, in order; ``kernels``: (kind, kernels) of each."""
+
+    def __init__(self):
+        super().__init__()
+        self.kernels = []
+
+
 @pytest.fixture
 def fakes(monkeypatch):
-    """Every model the CLI loads is a fake; returns the names it was asked for."""
-    asked = []
+    """Every model the CLI loads is a fake; returns what it was asked for (an ``Asked``)."""
+    asked = Asked()
 
     def embedder(name, option="--embedder", kernels="numpy"):
         asked.append(("embedder", name))
+        asked.kernels.append(("embedder", kernels))
         return FakeEmbedder()
 
     def reranker(name, option="--reranker", kernels="numpy"):
         asked.append(("reranker", name))
+        asked.kernels.append(("reranker", kernels))
         return FakeReranker()
 
     monkeypatch.setattr(commands, "load_embedder", embedder)
@@ -514,24 +524,12 @@ def test_rank_and_inspect_with_tiny_models(capsys, tiny_models, tmp_path):
     assert "input_ids" in out and "[CLS]" in out and "[SEP]" in out and "[PAD]" in out and "type" in out
 
 
-def test_kernels_option_reaches_every_model_before_or_after_the_command(capsys, monkeypatch, corpus_file):
-    seen = []
-
-    def reranker(name, option="--reranker", kernels="numpy"):
-        seen.append(("reranker", kernels))
-        return FakeReranker()
-
-    def embedder(name, option="--embedder", kernels="numpy"):
-        seen.append(("embedder", kernels))
-        return FakeEmbedder()
-
-    monkeypatch.setattr(commands, "load_reranker", reranker)
-    monkeypatch.setattr(commands, "load_embedder", embedder)
+def test_kernels_option_reaches_every_model_before_or_after_the_command(capsys, fakes, corpus_file):
     assert run(capsys, "rank", "q", "a passage")[0] == 0
     assert run(capsys, "--kernels", "numba", "rank", "q", "a passage")[0] == 0
     assert run(capsys, "search", "q", "--corpus", str(corpus_file), "--kernels", "numba")[0] == 0
-    assert seen[:2] == [("reranker", "numpy"), ("reranker", "numba")]
-    assert sorted(seen[2:]) == [("embedder", "numba"), ("reranker", "numba")]  # search: both models
+    assert fakes.kernels[:2] == [("reranker", "numpy"), ("reranker", "numba")]
+    assert sorted(fakes.kernels[2:]) == [("embedder", "numba"), ("reranker", "numba")]  # search: both models
     code, _, err = run(capsys, "rank", "q", "a", "--kernels", "cuda")
     assert code == 2 and "invalid choice: 'cuda'" in err
 
