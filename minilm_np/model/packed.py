@@ -210,7 +210,7 @@ def encode_packed(model: PackedModel, batch: PackedBatch, *, first_only: bool = 
     heads = model.config.num_attention_heads
     qkv = np.empty((n, 3 * d), np.float32)  # the work arrays, written by every layer in turn
     context, y = np.empty_like(x), np.empty_like(x)  # [N, D]
-    h = np.empty((n, model.config.intermediate_size), np.float32)  # [N, F]
+    h = np.empty((min(n, _FFN_ROWS), model.config.intermediate_size), np.float32)  # [r, F]: one block
     for lw in model.layers[:-1] if first_only else model.layers:
         np.matmul(x, lw.qkv_w, out=qkv)  # [N, 3D]
         qkv += lw.qkv_b
