@@ -548,6 +548,23 @@ def test_load_models_skips_an_optional_model_that_cannot_load(reranker):
         load_models(str(MODELS / "tiny-ce-1"), "/nowhere/e")  # not optional
 
 
+def test_each_loaded_model_is_warmed_up_by_one_call_before_it_is_served(monkeypatch):
+    calls = []
+
+    def record(cls, method):
+        real = getattr(cls, method)
+
+        def call(self, items, *args, **kwargs):
+            calls.append((cls.__name__, list(items)))
+            return real(self, items, *args, **kwargs)
+        monkeypatch.setattr(cls, method, call)
+
+    record(CrossEncoder, "predict")
+    record(Embedder, "encode")
+    load_models(str(MODELS / "tiny-ce-1"), str(MODELS / "tiny-embedder"))
+    assert calls == [("CrossEncoder", [("warm up", "warm up")]), ("Embedder", ["warm up"])]
+
+
 def test_the_served_models_run_the_kernels_asked_for_and_a_bad_name_stops_before_the_port_opens():
     from minilm_np.serve import serve
     ce, emb = load_models(str(MODELS / "tiny-ce-1"), str(MODELS / "tiny-embedder"), kernels="numpy")
