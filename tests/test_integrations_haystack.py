@@ -20,6 +20,7 @@ from haystack.core.errors import DeserializationError  # noqa: E402
 from haystack.document_stores.in_memory import InMemoryDocumentStore  # noqa: E402
 
 from minilm_np.integrations.haystack import MiniLMDocumentEmbedder, MiniLMRanker, MiniLMTextEmbedder  # noqa: E402
+from helpers import KERNELS  # noqa: E402
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 QUERY = "How many people live in Berlin?"
@@ -106,8 +107,8 @@ def test_saved_pipeline_loads_once_our_module_is_allowed(cities, monkeypatch):
     expected = run_query(query)["rank"]["documents"]
     saved = query.dumps()
     assert query.to_dict()["components"]["rank"]["init_parameters"] == {
-        "model": str(MODELS / "tiny-ce-1"), "batch_size": 32, "threads": None, "top_k": 3, "activation": None,
-        "long_passages": "truncate", "stride": None}
+        "model": str(MODELS / "tiny-ce-1"), "batch_size": 32, "threads": None, "kernels": None, "top_k": 3,
+        "activation": None, "long_passages": "truncate", "stride": None}
 
     monkeypatch.delenv("HAYSTACK_DESERIALIZATION_ALLOWLIST", raising=False)
     with pytest.raises(DeserializationError, match=f"'{OUR_MODULE}': the module is not on the trusted"):
@@ -123,16 +124,29 @@ def test_a_loaded_model_is_saved_by_its_name(tiny_embedder, tiny_cross_encoder):
     ranker = MiniLMRanker(tiny_cross_encoder, top_k=None, batch_size=8, activation="sigmoid")
     data = ranker.to_dict()
     assert data == {"type": f"{OUR_MODULE}.MiniLMRanker", "init_parameters": {
-        "model": tiny_cross_encoder.name, "batch_size": 8, "threads": None, "top_k": None, "activation": "sigmoid",
-        "long_passages": "truncate", "stride": None}}
+        "model": tiny_cross_encoder.name, "batch_size": 8, "threads": None, "kernels": "numpy", "top_k": None,
+        "activation": "sigmoid", "long_passages": "truncate", "stride": None}}
     assert MiniLMRanker.from_dict(data).to_dict() == data
     data = MiniLMTextEmbedder(tiny_embedder, batch_size=4).to_dict()
-    assert data["init_parameters"] == {"model": tiny_embedder.name, "batch_size": 4, "threads": None}
+    assert data["init_parameters"] == {"model": tiny_embedder.name, "batch_size": 4, "threads": None, "kernels": "numpy"}
     assert MiniLMDocumentEmbedder.from_dict(MiniLMDocumentEmbedder(tiny_embedder).to_dict()).model == tiny_embedder.name
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_kernels_reach_the_model_and_are_saved(kernels):
+    ranker = MiniLMRanker(str(MODELS / "tiny-ce-1"), kernels=kernels)
+    embedder = MiniLMTextEmbedder(str(MODELS / "tiny-embedder"), kernels=kernels)
+    for component in (ranker, embedder):
+        component.warm_up()
+        assert component._loaded.kernels == kernels
+        assert component.to_dict()["init_parameters"]["kernels"] == kernels
+    assert MiniLMRanker.from_dict(ranker.to_dict()).kernels == kernels
 
 
 def test_wrong_model_arguments_are_refused(tiny_embedder, tiny_cross_encoder):
     with pytest.raises(ValueError, match="already loaded"):
         MiniLMTextEmbedder(tiny_embedder, threads=2)
+    with pytest.raises(ValueError, match="kernels='numba' has no effect on .*, which is already loaded"):
+        MiniLMRanker(tiny_cross_encoder, kernels="numba")
     with pytest.raises(TypeError, match="loaded CrossEncoder; got Embedder"):
         MiniLMRanker(tiny_embedder)

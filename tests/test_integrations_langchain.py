@@ -19,6 +19,7 @@ from langchain_core.vectorstores import InMemoryVectorStore  # noqa: E402
 
 from minilm_np import Embedder  # noqa: E402
 from minilm_np.integrations.langchain import MiniLMEmbeddings, MiniLMRerank  # noqa: E402
+from helpers import KERNELS  # noqa: E402
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 QUERY = "How many people live in Berlin?"
@@ -75,9 +76,19 @@ def test_retrieve_then_rerank_in_contextual_compression_retriever(cities, tiny_e
         assert [(d.page_content, d.metadata["relevance_score"]) for d in out] == expected
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_adapters_pass_kernels_to_the_model(kernels):
+    assert MiniLMEmbeddings(str(MODELS / "tiny-embedder"), kernels=kernels).embedder.kernels == kernels
+    assert MiniLMRerank(MODELS / "tiny-ce-1", kernels=kernels).cross_encoder.kernels == kernels
+
+
 def test_wrong_model_arguments_are_refused(tiny_embedder, tiny_cross_encoder):
     with pytest.raises(ValueError, match="already loaded"):
         MiniLMRerank(tiny_cross_encoder, threads=2)
+    with pytest.raises(ValueError, match="kernels='numba' has no effect on .*, which is already loaded"):
+        MiniLMEmbeddings(tiny_embedder, kernels="numba")
+    with pytest.raises(ValueError, match="kernels must be one of 'numpy', 'numba', not 'cuda'"):
+        MiniLMEmbeddings(str(MODELS / "tiny-embedder"), kernels="cuda")
     with pytest.raises(TypeError, match="loaded CrossEncoder; got Embedder"):
         MiniLMRerank(tiny_embedder)
     with pytest.raises(TypeError, match="loaded Embedder; got CrossEncoder"):

@@ -18,6 +18,7 @@ from llama_index.core.llms import MockLLM  # noqa: E402
 from llama_index.core.schema import NodeWithScore, QueryBundle, TextNode  # noqa: E402
 
 from minilm_np.integrations.llamaindex import MiniLMEmbedding, MiniLMRerank  # noqa: E402
+from helpers import KERNELS  # noqa: E402
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 QUERY = "How many people live in Berlin?"
@@ -85,8 +86,16 @@ def test_query_engine_reranks_what_the_index_retrieves(cities, tiny_embedder, ti
         assert [(n.node.get_content(), n.score) for n in response.source_nodes] == expected
 
 
+@pytest.mark.parametrize("kernels", KERNELS)
+def test_adapters_pass_kernels_to_the_model(kernels):
+    assert MiniLMEmbedding(str(MODELS / "tiny-embedder"), kernels=kernels).embedder.kernels == kernels
+    assert MiniLMRerank(MODELS / "tiny-ce-1", kernels=kernels).cross_encoder.kernels == kernels
+
+
 def test_wrong_model_arguments_are_refused(tiny_embedder, tiny_cross_encoder):
     with pytest.raises(ValueError, match="already loaded"):
         MiniLMEmbedding(tiny_embedder, threads=2)
+    with pytest.raises(ValueError, match="kernels='numba' has no effect on .*, which is already loaded"):
+        MiniLMRerank(tiny_cross_encoder, kernels="numba")
     with pytest.raises(TypeError, match="loaded CrossEncoder; got Embedder"):
         MiniLMRerank(tiny_embedder)

@@ -6,17 +6,19 @@ from __future__ import annotations
 from minilm_np import CrossEncoder, Embedder
 
 
-def load(cls: type[CrossEncoder] | type[Embedder], model, threads: int | None):
-    """``model`` as a loaded ``cls``: loaded here from a name or directory, or returned as given."""
+def load(cls: type[CrossEncoder] | type[Embedder], model, threads: int | None, kernels: str | None = None):
+    """``model`` as a loaded ``cls``: loaded here from a name or directory, or returned as given.
+    ``threads``, ``kernels``: passed on to ``from_pretrained``; None for its defaults."""
+    options = {name: value for name, value in (("threads", threads), ("kernels", kernels)) if value is not None}
     if isinstance(model, cls):
-        if threads is not None:
-            raise ValueError(f"threads={threads} has no effect on {model.name}, which is already loaded; "
-                             f"pass threads to {cls.__name__}.from_pretrained instead")
+        for name, value in options.items():
+            raise ValueError(f"{name}={value!r} has no effect on {model.name}, which is already loaded; "
+                             f"pass {name} to {cls.__name__}.from_pretrained instead")
         return model
     if isinstance(model, (CrossEncoder, Embedder)):
         raise TypeError(f"model must be a name, a directory or a loaded {cls.__name__}; got "
                         f"{type(model).__name__} {model.name}")
     if model is None:
-        return cls.from_pretrained(threads=threads)
-    return cls.from_pretrained(model, threads=threads)
+        return cls.from_pretrained(**options)
+    return cls.from_pretrained(model, **options)
 

@@ -8,8 +8,8 @@
 
 Each loads its model in ``warm_up`` (which a pipeline calls before it runs; ``run`` calls it too), so a
 pipeline can be built and saved without loading anything; ``run_async`` runs ``run`` in a worker thread.
-``to_dict`` saves the model's name or directory (a loaded model is saved by its ``name``), ``batch_size``,
-``threads`` and the rest, and ``from_dict`` reads them back.
+``to_dict`` saves the model's name or directory (a loaded model is saved by its ``name`` and ``kernels``),
+``batch_size``, ``threads``, ``kernels`` and the rest, and ``from_dict`` reads them back.
 
 Loading a saved pipeline: haystack-ai refuses classes from modules outside its allowlist
 (``haystack``, ``haystack_integrations``, ...), so allow this module in one of the ways it offers:
@@ -49,23 +49,26 @@ class _ModelComponent:
     _kind: type[CrossEncoder] | type[Embedder]
 
     def __init__(self, model: str | os.PathLike | CrossEncoder | Embedder | None = None, *, batch_size: int = 32,
-                 threads: int | None = None):
+                 threads: int | None = None, kernels: str | None = None):
         """``model``: a Hub id, a directory or a loaded model (``Embedder`` for the embedders, ``CrossEncoder``
-        for the ranker); None for the library's default. ``batch_size``, ``threads``: as in
+        for the ranker); None for the library's default. ``batch_size``, ``threads``, ``kernels``: as in
         ``from_pretrained`` and ``encode`` / ``rank``. A model given loaded is checked here; one given by
         name loads on the first ``warm_up``."""
         self.model = model
         self.batch_size = batch_size
         self.threads = threads
+        self.kernels = kernels
         loaded = isinstance(model, (CrossEncoder, Embedder))
-        self._loaded = load(self._kind, model, threads) if loaded else None
+        self._loaded = load(self._kind, model, threads, kernels) if loaded else None
 
     def warm_up(self) -> None:
         if self._loaded is None:
-            self._loaded = load(self._kind, self.model, self.threads)
+            self._loaded = load(self._kind, self.model, self.threads, self.kernels)
 
     def _settings(self) -> dict[str, Any]:
-        return {"model": _reference(self.model), "batch_size": self.batch_size, "threads": self.threads}
+        loaded = isinstance(self.model, (CrossEncoder, Embedder))  # saved by name, so its kernels go with it
+        return {"model": _reference(self.model), "batch_size": self.batch_size, "threads": self.threads,
+                "kernels": self.model.kernels if loaded else self.kernels}
 
     def to_dict(self) -> dict[str, Any]:
         return default_to_dict(self, **self._settings())
@@ -121,16 +124,16 @@ class MiniLMRanker(_ModelComponent):
     (10 by default; all when None), each a copy with ``Document.score`` set.
 
     ``model``: a size ("L-6", the default), a Hub id, a directory or a loaded ``CrossEncoder``; ``batch_size``,
-    ``threads`` as for the embedders; ``activation``: None for raw logits, "sigmoid" for 0..1 scores;
+    ``threads``, ``kernels`` as for the embedders; ``activation``: None for raw logits, "sigmoid" for 0..1 scores;
     ``long_passages`` and ``stride``: how a document past the model's length is read (``CrossEncoder.predict``).
     """
 
     _kind = CrossEncoder
 
     def __init__(self, model: str | os.PathLike | CrossEncoder | None = None, *, top_k: int | None = 10,
-                 batch_size: int = 32, threads: int | None = None, activation: str | None = None,
-                 long_passages: str = "truncate", stride: int | None = None):
-        _ModelComponent.__init__(self, model, batch_size=batch_size, threads=threads)
+                 batch_size: int = 32, threads: int | None = None, kernels: str | None = None,
+                 activation: str | None = None, long_passages: str = "truncate", stride: int | None = None):
+        _ModelComponent.__init__(self, model, batch_size=batch_size, threads=threads, kernels=kernels)
         self.top_k = top_k
         self.activation = activation
         self.long_passages = long_passages

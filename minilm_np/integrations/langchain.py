@@ -28,15 +28,15 @@ from ._models import load
 class MiniLMEmbeddings(Embeddings):
     """Unit-length embeddings (all-MiniLM-L6-v2 by default) as lists of floats.
 
-    ``model``: a Hub id, a directory or a loaded ``Embedder``; ``batch_size`` and ``threads`` as in
+    ``model``: a Hub id, a directory or a loaded ``Embedder``; ``batch_size``, ``threads`` and ``kernels`` as in
     ``Embedder.from_pretrained`` / ``encode``. Queries go through ``encode_query`` and documents through
     ``encode_document``, so a model whose files define query/document prompts gets them (as
     sentence-transformers applies them); a model without prompts embeds both alike.
     """
 
     def __init__(self, model: str | os.PathLike | Embedder | None = None, *, batch_size: int = 32,
-                 threads: int | None = None):
-        self.embedder = load(Embedder, model, threads)
+                 threads: int | None = None, kernels: str | None = None):
+        self.embedder = load(Embedder, model, threads, kernels)
         self.batch_size = batch_size
 
     def embed_documents(self, texts: list[str]) -> list[list[float]]:
@@ -64,9 +64,10 @@ class MiniLMRerank(BaseDocumentCompressor):
     stride: int | None = None
     _cross_encoder: CrossEncoder = PrivateAttr()
 
-    def __init__(self, model: str | os.PathLike | CrossEncoder | None = None, *, threads: int | None = None, **fields):
+    def __init__(self, model: str | os.PathLike | CrossEncoder | None = None, *, threads: int | None = None,
+                 kernels: str | None = None, **fields):
         super().__init__(**fields)
-        self._cross_encoder = load(CrossEncoder, model, threads)
+        self._cross_encoder = load(CrossEncoder, model, threads, kernels)
 
     @property
     def cross_encoder(self) -> CrossEncoder:

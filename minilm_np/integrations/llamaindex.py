@@ -31,15 +31,15 @@ class MiniLMEmbedding(BaseEmbedding):
     through ``encode_document``, so a model's own query/document prompts apply (none: both alike).
 
     ``model``: a Hub id, a directory or a loaded ``Embedder``; ``batch_size`` becomes LlamaIndex's
-    ``embed_batch_size``; ``threads`` as in ``Embedder.from_pretrained``. ``model_name`` reports the
+    ``embed_batch_size``; ``threads`` and ``kernels`` as in ``Embedder.from_pretrained``. ``model_name`` reports the
     loaded model's name (its Hub id or directory).
     """
 
     _embedder: Embedder = PrivateAttr()
 
     def __init__(self, model: str | os.PathLike | Embedder | None = None, *, batch_size: int = 32,
-                 threads: int | None = None, **fields):
-        embedder = load(Embedder, model, threads)
+                 threads: int | None = None, kernels: str | None = None, **fields):
+        embedder = load(Embedder, model, threads, kernels)
         super().__init__(model_name=embedder.name, embed_batch_size=batch_size, **fields)
         self._embedder = embedder
 
@@ -89,8 +89,9 @@ class MiniLMRerank(BaseNodePostprocessor):
     stride: int | None = None
     _cross_encoder: CrossEncoder = PrivateAttr()
 
-    def __init__(self, model: str | os.PathLike | CrossEncoder | None = None, *, threads: int | None = None, **fields):
-        cross_encoder = load(CrossEncoder, model, threads)
+    def __init__(self, model: str | os.PathLike | CrossEncoder | None = None, *, threads: int | None = None,
+                 kernels: str | None = None, **fields):
+        cross_encoder = load(CrossEncoder, model, threads, kernels)
         super().__init__(model=cross_encoder.name, **fields)
         self._cross_encoder = cross_encoder
 
