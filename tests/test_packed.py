@@ -1,5 +1,7 @@
 """The forward that runs (packed tokens, fused QKV, in-place ops) against the plain padded reference."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -9,7 +11,7 @@ from minilm_np.model.heads import classify
 from minilm_np.model.ops import gelu, gelu_
 from minilm_np.model.packed import PackedBatch, encode_packed
 
-from helpers import make_checkpoint
+from helpers import KERNELS, make_checkpoint
 
 PAIRS = [("how many people live in berlin", "berlin is the city " * 3), ("", ""), ("abc", "x y z " * 40),
          ("the", "s"), ("a b c d e f g h i j k l m n o p q r s t u v w x y z " * 2, "the people")]
@@ -42,6 +44,32 @@ def test_first_only_equals_the_reference_first_states(ce):
     first = encode_packed(ce._model, PackedBatch.from_sequences(encodings), first_only=True)
     assert first.shape == (len(PAIRS), ce.config.hidden_size) and first.dtype == np.float32
     np.testing.assert_allclose(first, padded[:, 0], atol=2e-5, rtol=0)
+
+
+def test_blocks_group_whole_sequences_up_to_the_row_count():
+    batch = PackedBatch.from_sequences([_Seq(n) for n in (3, 4, 2, 9, 1)])  # rows 0-3, 3-7, 7-9, 9-18, 18-19
+    assert batch.blocks(7) == [(0, 7, [(0, 3), (3, 7)]), (7, 9, [(0, 2)]), (9, 18, [(0, 9)]), (18, 19, [(0, 1)])]
+    assert batch.blocks(100) == [(0, 19, batch.spans)]
+    assert batch.blocks(1) == [(s, e, [(0, e - s)]) for s, e in batch.spans]  # each sequence alone
+
+
+@pytest.mark.parametrize("kernels", KERNELS)
+@pytest.mark.parametrize("block_rows", [1, 20, 45])
+def test_a_layer_in_blocks_of_rows_equals_it_in_one_block_bit_for_bit(ce, monkeypatch, kernels, block_rows):
+    """Every row's values are the same whether its layer runs on the whole batch or on blocks of it."""
+    from minilm_np.model import kernels as kernel_sets, packed
+    model = dataclasses.replace(ce._model, kernels=kernel_sets.by_name(kernels))
+    batch = PackedBatch.from_sequences(ce.tokenizer.encode_pairs(PAIRS))  # 5 sequences of 3 to 32 rows
+    whole = encode_packed(model, batch), encode_packed(model, batch, first_only=True)
+    monkeypatch.setattr(packed, "_BLOCK_ROWS", block_rows)
+    assert len(batch.blocks(block_rows)) > 1
+    blocked = encode_packed(model, batch), encode_packed(model, batch, first_only=True)
+    assert all(np.array_equal(a, b) for a, b in zip(whole, blocked))
+
+
+class _Seq:
+    def __init__(self, n: int):
+        self.ids, self.type_ids = [1] * n, [0] * n
 
 
 def test_packing_from_sequences_equals_packing_the_padded_batch(ce):

@@ -10,10 +10,14 @@ What changes, and what each change preserves:
   * Fused QKV. Query, key and value projections are one [D, 3D] matrix product, built once at load;
     1/sqrt(K) is folded into the query weights and bias (scores = (xWq/sqrt K)(xWk)^T, the same
     product up to float32 rounding).
-  * Work arrays allocated once per batch. Every product writes into its own [N, ...] array
-    (``np.matmul(..., out=)``), reused by all layers: a fresh array per product per layer cost about 5 %
-    (fresh arrays come back from the allocator as untouched pages: 3.5x the page faults on short pairs).
-  * The feed-forward in blocks of rows (``_FFN_ROWS``), each block's activations read back from cache.
+  * A layer a block at a time. The batch's sequences are grouped into blocks of about ``_BLOCK_ROWS``
+    rows, whole sequences each (``PackedBatch.blocks``), and a layer runs all of its steps on one block
+    before the next: the block's arrays are still in cache from one step to the next. Every row's values
+    are the same as for the whole batch at once (attention stays within a sequence; the rest is row by row).
+  * Work arrays allocated once per batch, one block in size. Every product writes into its own work array
+    (``np.matmul(..., out=)``), reused by every block of every layer: a fresh array per product per layer
+    cost about 5 % (fresh arrays come back from the allocator as untouched pages, 3.5x the page faults on
+    short pairs), and beyond the [N, D] states a batch's memory does not grow with its size.
   * In-place element-wise work. Bias adds, residuals, LayerNorm, softmax and GELU write into
     existing buffers; GELU (with the first feed-forward bias fused in) runs on row blocks small enough
     to stay in cache, and a long sequence's attention scores are taken a few heads at a time for the
@@ -107,6 +111,17 @@ class PackedBatch:
         spans = list(zip((ends - lengths).tolist(), ends.tolist()))
         return cls(input_ids[real], positions, token_type_ids[real], spans)
 
+    def blocks(self, rows: int) -> list[tuple[int, int, list[tuple[int, int]]]]:
+        """Consecutive sequences grouped into blocks of at most ``rows`` rows (a longer sequence alone), as
+        (start, end, the block's spans counted from its start)."""
+        blocks, first = [], 0
+        for i, (_, end) in enumerate(self.spans):
+            if i + 1 == len(self.spans) or self.spans[i + 1][1] - self.spans[first][0] > rows:
+                start = self.spans[first][0]
+                blocks.append((start, end, [(a - start, b - start) for a, b in self.spans[first:i + 1]]))
+                first = i + 1
+        return blocks
+
     @property
     def starts(self) -> list[int]:
         """Row of each sequence's first token ([CLS])."""
@@ -165,10 +180,11 @@ def attend_(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, kernel
     return out
 
 
-# The feed-forward runs 1,024 rows at a time: its [rows, F] activations (6 MB for F = 1536) are then still in
-# cache when GELU and the second product read them. With the compiled GELU: 1.11x on long pairs, level on
-# short ones (one block); 512-2,048 rows measured, 1,024 best. With NumPy's GELU it is level.
-_FFN_ROWS = 1024
+# Layers run on blocks of about 1,024 rows: the feed-forward's [rows, F] activations (6 MB for F = 1536) are then
+# still in cache when GELU and the second product read them (the feed-forward alone in such blocks: 1.11x on long
+# pairs with the compiled GELU; 512-2,048 rows measured, 1,024 best), and so are the block's queries, keys and
+# values when attention reads them (whole layers in blocks: another 1.03-1.05x on long texts, level on short).
+_BLOCK_ROWS = 1024
 
 # Scores of one sequence are [H, n, n]: for long sequences (n ~ 200+: 2 MB) they are processed a few
 # heads at a time so that max, exp and sum run in L2 cache.
@@ -206,16 +222,19 @@ def encode_packed(model: PackedModel, batch: PackedBatch, *, first_only: bool = 
     if model.project_w is not None:  # ELECTRA
         x = x @ model.project_w  # [N, E] -> [N, D]
         x += w.project_b
-    n, d = x.shape
-    heads = model.config.num_attention_heads
-    qkv = np.empty((n, 3 * d), np.float32)  # the work arrays, written by every layer in turn
-    context, y = np.empty_like(x), np.empty_like(x)  # [N, D]
-    h = np.empty((min(n, _FFN_ROWS), model.config.intermediate_size), np.float32)  # [r, F]: one block
+    d, heads = x.shape[1], model.config.num_attention_heads
+    blocks = batch.blocks(_BLOCK_ROWS)
+    rows = max((end - start for start, end, _ in blocks), default=0)
+    qkv = np.empty((rows, 3 * d), np.float32)  # the work arrays, for one block, written by every block in turn
+    context, y = np.empty((rows, d), np.float32), np.empty((rows, d), np.float32)  # [r, D]
+    h = np.empty((rows, model.config.intermediate_size), np.float32)  # [r, F]
     for lw in model.layers[:-1] if first_only else model.layers:
-        np.matmul(x, lw.qkv_w, out=qkv)  # [N, 3D]
-        qkv += lw.qkv_b
-        attention_(qkv, batch.spans, heads, context, model.kernels)
-        rows_after_attention_(lw, x, context, y, h, eps, model.kernels)
+        for start, end, spans in blocks:
+            r = end - start
+            np.matmul(x[start:end], lw.qkv_w, out=qkv[:r])  # [r, 3D]
+            qkv[:r] += lw.qkv_b
+            attention_(qkv[:r], spans, heads, context[:r], model.kernels)
+            rows_after_attention_(lw, x[start:end], context[:r], y[:r], h[:r], eps, model.kernels)
     if first_only:
         return first_token_layer(model.layers[-1], x, batch, heads, eps, model.kernels)
     return x
@@ -227,12 +246,9 @@ def rows_after_attention_(lw: FusedLayer, x: np.ndarray, context: np.ndarray, y:
     feed-forward and residual, LayerNorm.  x, context, y (work) [R, D]; h (work) [R, F]"""
     product_(context, lw.o_w, y)  # [R, D]
     kernels.residual_layer_norm_(x, y, lw.o_b, lw.ln1_g, lw.ln1_b, eps)  # x = LN(x + y + o_b)
-    for start in range(0, x.shape[0], _FFN_ROWS):  # h stays in cache between the products and GELU
-        rows = slice(start, start + _FFN_ROWS)
-        hb = h[:x[rows].shape[0]]
-        product_(x[rows], lw.ff1_w, hb)  # [r, F]
-        kernels.gelu_(hb, lw.ff1_b)  # hb = gelu(hb + b)
-        product_(hb, lw.ff2_w, y[rows])  # [r, D]
+    product_(x, lw.ff1_w, h)  # [R, F]
+    kernels.gelu_(h, lw.ff1_b)  # h = gelu(h + b)
+    product_(h, lw.ff2_w, y)  # [R, D]
     return kernels.residual_layer_norm_(x, y, lw.ff2_b, lw.ln2_g, lw.ln2_b, eps)
 
 
@@ -248,16 +264,21 @@ def first_token_layer(lw: FusedLayer, x: np.ndarray, batch: PackedBatch, heads: 
     """
     d = x.shape[1]
     k_size = d // heads
-    kv = x @ lw.qkv_w[:, d:]  # [N, 2D]: keys | values
-    kv += lw.qkv_b[d:]
     first = x[batch.starts]  # [B, D]
     q = product_(first, lw.qkv_w[:, :d], np.empty_like(first))  # [B, D], already scaled by 1/sqrt K
     q += lw.qkv_b[:d]
     context = np.empty_like(first)  # [B, D]
-    for i, (start, end) in enumerate(batch.spans):
-        kv_i = kv[start:end].reshape(end - start, 2, heads, k_size)
-        attend_(q[i].reshape(heads, k_size, 1), kv_i[:, 0].transpose(1, 0, 2), kv_i[:, 1].transpose(1, 0, 2),
-                context[i].reshape(heads, 1, k_size), kernels)
+    blocks = batch.blocks(_BLOCK_ROWS)
+    kv = np.empty((max((end - start for start, end, _ in blocks), default=0), 2 * d), np.float32)  # [r, 2D]
+    i = 0  # the sequence
+    for start, end, spans in blocks:
+        kv_block = product_(x[start:end], lw.qkv_w[:, d:], kv[:end - start])  # [r, 2D]: keys | values
+        kv_block += lw.qkv_b[d:]
+        for s, e in spans:
+            kv_i = kv_block[s:e].reshape(e - s, 2, heads, k_size)
+            attend_(q[i].reshape(heads, k_size, 1), kv_i[:, 0].transpose(1, 0, 2), kv_i[:, 1].transpose(1, 0, 2),
+                    context[i].reshape(heads, 1, k_size), kernels)
+            i += 1
     y, h = np.empty_like(first), np.empty((first.shape[0], lw.ff1_w.shape[1]), np.float32)  # [B, D], [B, F]
     return rows_after_attention_(lw, first, context, y, h, eps, kernels)
 
