@@ -183,7 +183,7 @@ def attend_(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, kernel
 # Layers run on blocks of about 1,024 rows: the feed-forward's [rows, F] activations (6 MB for F = 1536) are then
 # still in cache when GELU and the second product read them (the feed-forward alone in such blocks: 1.11x on long
 # pairs with the compiled GELU; 512-2,048 rows measured, 1,024 best), and so are the block's queries, keys and
-# values when attention reads them (whole layers in blocks: another 1.03-1.05x on long texts, level on short).
+# values when attention reads them (whole layers in blocks: another 1.03-1.04x on long texts, level on short).
 _BLOCK_ROWS = 1024
 
 # Scores of one sequence are [H, n, n]: for long sequences (n ~ 200+: 2 MB) they are processed a few
