@@ -236,7 +236,7 @@ def encode_packed(model: PackedModel, batch: PackedBatch, *, first_only: bool = 
             attention_(qkv[:r], spans, heads, context[:r], model.kernels)
             rows_after_attention_(lw, x[start:end], context[:r], y[:r], h[:r], eps, model.kernels)
     if first_only:
-        return first_token_layer(model.layers[-1], x, batch, heads, eps, model.kernels)
+        return first_token_layer(model.layers[-1], x, batch, blocks, heads, eps, model.kernels)
     return x
 
 
@@ -252,9 +252,9 @@ def rows_after_attention_(lw: FusedLayer, x: np.ndarray, context: np.ndarray, y:
     return kernels.residual_layer_norm_(x, y, lw.ff2_b, lw.ln2_g, lw.ln2_b, eps)
 
 
-def first_token_layer(lw: FusedLayer, x: np.ndarray, batch: PackedBatch, heads: int, eps: float,
+def first_token_layer(lw: FusedLayer, x: np.ndarray, batch: PackedBatch, blocks: list, heads: int, eps: float,
                       kernels: Kernels = NUMPY) -> np.ndarray:
-    """One layer's output for each sequence's first token only.  x [N, D] -> [B, D]
+    """One layer's output for each sequence's first token only.  x [N, D] -> [B, D]; ``blocks``: batch.blocks(...)
 
     A token's output depends on the other tokens only through the keys and values it attends to, so those
     are taken for every row; queries and everything after attention are row by row, and are taken for the
@@ -268,11 +268,9 @@ def first_token_layer(lw: FusedLayer, x: np.ndarray, batch: PackedBatch, heads: 
     q = product_(first, lw.qkv_w[:, :d], np.empty_like(first))  # [B, D], already scaled by 1/sqrt K
     q += lw.qkv_b[:d]
     context = np.empty_like(first)  # [B, D]
-    blocks = batch.blocks(_BLOCK_ROWS)
-    kv = np.empty((max((end - start for start, end, _ in blocks), default=0), 2 * d), np.float32)  # [r, 2D]
     i = 0  # the sequence
     for start, end, spans in blocks:
-        kv_block = product_(x[start:end], lw.qkv_w[:, d:], kv[:end - start])  # [r, 2D]: keys | values
+        kv_block = product_(x[start:end], lw.qkv_w[:, d:], np.empty((end - start, 2 * d), np.float32))  # keys | values
         kv_block += lw.qkv_b[d:]
         for s, e in spans:
             kv_i = kv_block[s:e].reshape(e - s, 2, heads, k_size)
