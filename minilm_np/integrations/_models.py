@@ -11,7 +11,8 @@ def load(cls: type[CrossEncoder] | type[Embedder], model, threads: int | None, k
     ``threads``, ``kernels``: passed on to ``from_pretrained``; None for its defaults."""
     options = {name: value for name, value in (("threads", threads), ("kernels", kernels)) if value is not None}
     if isinstance(model, cls):
-        for name, value in options.items():
+        if options:
+            name, value = next(iter(options.items()))
             raise ValueError(f"{name}={value!r} has no effect on {model.name}, which is already loaded; "
                              f"pass {name} to {cls.__name__}.from_pretrained instead")
         return model

@@ -14,8 +14,6 @@ share its batch: batch invariance holds as it does for the NumPy kernels.
 
 from __future__ import annotations
 
-import math
-
 import numba
 import numpy as np
 
