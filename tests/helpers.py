@@ -24,8 +24,9 @@ ARCH_INPUTS = ARCHS / "reference" / "inputs.json"
 
 # The forward's element-wise kernels (minilm_np/model/kernels.py): parity tests run under each set.
 HAS_NUMBA = importlib.util.find_spec("numba") is not None
-KERNELS = ["numpy", pytest.param("numba", marks=pytest.mark.skipif(
-    not HAS_NUMBA, reason='kernels="numba" needs the jit extra: pip install "minilm-np[jit]"'))]
+NEEDS_NUMBA = pytest.mark.skipif(not HAS_NUMBA,
+                                 reason='kernels="numba" needs the jit extra: pip install "minilm-np[jit]"')
+KERNELS = ["numpy", pytest.param("numba", marks=NEEDS_NUMBA)]
 
 
 def pipeline_dir(tmp_path: Path, variant: str) -> Path:

@@ -14,7 +14,7 @@ from minilm_np import cli
 from minilm_np.cli import commands
 from minilm_np.cli.output import progress_bar
 from minilm_np.errors import HubError
-from helpers import BEIR, HAS_NUMBA, TEXTS, FakeEmbedder, FakeReranker
+from helpers import BEIR, NEEDS_NUMBA, TEXTS, FakeEmbedder, FakeReranker
 
 FIXTURE_MODELS = Path(__file__).parent / "fixtures" / "models"
 
@@ -534,7 +534,7 @@ def test_kernels_option_reaches_every_model_before_or_after_the_command(capsys, 
     assert code == 2 and "invalid choice: 'cuda'" in err
 
 
-@pytest.mark.skipif(not HAS_NUMBA, reason='--kernels numba needs the jit extra: pip install "minilm-np[jit]"')
+@NEEDS_NUMBA
 def test_rank_with_numba_kernels_scores_as_numpy_within_the_logit_tolerance(capsys, tiny_models):
     ce, _ = tiny_models
     argv = ["rank", "how many people live in berlin", "berlin has 3.5 million people", "paris is in france",

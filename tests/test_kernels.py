@@ -17,7 +17,7 @@ import pytest
 from minilm_np import CrossEncoder
 from minilm_np.model import kernels as kernel_sets
 
-from helpers import HAS_NUMBA, KERNELS, MODELS
+from helpers import KERNELS, MODELS, NEEDS_NUMBA
 
 F32 = np.float32
 
@@ -65,10 +65,7 @@ def test_exp_columns_give_the_softmax_down_each_column(k, shape):
     np.testing.assert_allclose(got / sums[:, None, :], want, atol=1e-6, rtol=0)
 
 
-needs_numba = pytest.mark.skipif(not HAS_NUMBA, reason='needs the jit extra: pip install "minilm-np[jit]"')
-
-
-@needs_numba
+@NEEDS_NUMBA
 def test_compiled_rows_do_not_depend_on_their_batch():
     """What makes a pair score the same alone and in a batch, bit for bit: each row is computed alone."""
     fused = kernel_sets.by_name("numba")
@@ -83,16 +80,16 @@ def test_compiled_rows_do_not_depend_on_their_batch():
     assert all(np.array_equal(fused.residual_layer_norm_(x[i:i + 1].copy(), y[i:i + 1].copy(), b, g, b, 1e-12),
                               whole[i:i + 1]) for i in range(9))
     p = rng.normal(0, 3, (4, 30, 17)).astype(F32)  # the last layer's [CLS] query alone is a column of one
-    whole, sums = p.copy(), None
+    whole = p.copy()
     sums = fused.exp_columns_(whole)
     for j in range(17):
         one = np.ascontiguousarray(p[:, :, j:j + 1])
         assert np.array_equal(fused.exp_columns_(one), sums[:, j:j + 1]) and np.array_equal(one, whole[:, :, j:j + 1])
 
 
-@needs_numba
+@NEEDS_NUMBA
 def test_compiled_exp_is_within_2_ulp_down_to_the_clamp():
-    fused = pytest.importorskip("minilm_np.model.fused")
+    fused = kernel_sets.by_name("numba")
     t = np.linspace(-80, 0, 16 * 20_001, dtype=F32).reshape(16, 20_001, 1)  # [h, n, 1]: one column per head
     got = t.copy()
     fused.exp_columns_(got)  # the max of each column is its last value, so got = exp(t - t[-1])
