@@ -29,6 +29,42 @@ NEEDS_NUMBA = pytest.mark.skipif(not HAS_NUMBA,
 KERNELS = ["numpy", pytest.param("numba", marks=NEEDS_NUMBA)]
 
 
+def _blas_rows_alike() -> bool:
+    """Whether NumPy's sgemm gives a row the same bits wherever it sits in a product and whatever rows share
+    it, on one thread and on all. What makes a text's result independent of its batch bit for bit: the packed
+    forward keeps each text's rows to itself (minilm_np/model/packed.py), the products are BLAS's.
+
+    OpenBLAS's SkylakeX kernels treat every row alike. Its Haswell kernels do not everywhere: on an AMD EPYC
+    (Zen 5) with OPENBLAS_CORETYPE=Haswell (OpenBLAS 0.3.31, 2026-12-01), a row's bits depend on its place
+    modulo 6 and on whether it is among a product's last rows, by up to an ulp or two per product."""
+    from threadpoolctl import threadpool_limits
+
+    rng = np.random.default_rng(0)
+    a = rng.standard_normal((203, 384)).astype(np.float32)  # [M, D] @ [D, F], the model's shapes
+    w = rng.standard_normal((384, 1536)).astype(np.float32)
+
+    def alike() -> bool:
+        whole = a @ w
+        return all(np.array_equal(a[s:s + m] @ w, whole[s:s + m]) for s in (0, 1, 5) for m in (2, 7, 50, 197))
+
+    with threadpool_limits(1, user_api="blas"):
+        one_thread = alike()
+    return one_thread and alike()
+
+
+BLAS_ROWS_ALIKE = _blas_rows_alike()
+
+
+def assert_batch_invariant(a, b, atol: float) -> None:
+    """a and b are one text's results from different batches (or thread counts): bit for bit where BLAS treats
+    every row alike (``BLAS_ROWS_ALIKE``), elsewhere within ``atol``, the rounding of another row order."""
+    a, b = np.asarray(a), np.asarray(b)
+    if BLAS_ROWS_ALIKE:
+        assert a.shape == b.shape and a.tobytes() == b.tobytes()
+    else:
+        np.testing.assert_allclose(a, b, atol=atol, rtol=0)
+
+
 def pipeline_dir(tmp_path: Path, variant: str) -> Path:
     """archs/models/bert-embedder with the sentence-transformers files of archs/pipelines/<variant> on top:
     the directory sentence-transformers saved that variant as."""

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from helpers import TEXTS, FakeEmbedder
+from helpers import TEXTS, FakeEmbedder, assert_batch_invariant
 
 from minilm_np.retrieval import IndexFormatError, Shard, build_index, load_index, merge_indexes, write_index
 from minilm_np.retrieval import build as build_module
@@ -16,10 +16,14 @@ def corpus():
     return corpus_from_texts([f"{t} Passage {i}." for i in range(7) for t in TEXTS])  # 42 passages
 
 
-def assert_same_index(a, b):
-    """Ids, texts and vectors bit for bit."""
+def assert_same_index(a, b, *, batches_differ: bool = False):
+    """Ids and texts, and vectors bit for bit. ``batches_differ``: the vectors were embedded in other batches,
+    so bit for bit only where BLAS treats every row alike, elsewhere within 1e-6 (helpers.assert_batch_invariant)."""
     assert list(a.ids) == list(b.ids) and list(a.texts) == list(b.texts)
-    assert np.asarray(a.embeddings).tobytes() == np.asarray(b.embeddings).tobytes()
+    if batches_differ:
+        assert_batch_invariant(a.embeddings, b.embeddings, atol=1e-6)
+    else:
+        assert np.asarray(a.embeddings).tobytes() == np.asarray(b.embeddings).tobytes()
     assert a.embedder == b.embedder
 
 
@@ -45,7 +49,7 @@ def test_shards_split_by_position():
 
 def test_shards_merged_equal_one_build_with_the_real_embedder(tmp_path, minilm_dir, cities):
     """The vectors of a passage do not depend on the passages embedded with it, so shards of different
-    sizes merged (in any order given) are the one-machine index, bit for bit."""
+    sizes merged (in any order given) are the one-machine index, bit for bit where BLAS treats rows alike."""
     from minilm_np import Embedder
 
     emb = Embedder.from_pretrained(minilm_dir)
@@ -53,8 +57,8 @@ def test_shards_merged_equal_one_build_with_the_real_embedder(tmp_path, minilm_d
     one = write_index(tmp_path / "one", emb, corpus)
     parts = build_shards(tmp_path, emb, corpus, 4)
     merged = merge_indexes(parts[::-1], tmp_path / "merged")
-    assert_same_index(one, merged)
-    assert_same_index(one, build_index(emb, corpus))  # in memory, the same
+    assert_same_index(one, merged, batches_differ=True)
+    assert_same_index(one, build_index(emb, corpus))  # in memory, the same batches: the same bits
     manifest = json.loads((tmp_path / "merged" / "manifest.json").read_text())
     assert [s["shard"] for s in manifest["shards"]] == ["0/4", "1/4", "2/4", "3/4"]
     assert manifest["corpus"] == json.loads((tmp_path / "one" / "manifest.json").read_text())["corpus"]

@@ -11,7 +11,7 @@ from minilm_np import CrossEncoder
 from minilm_np.model.heads import classify
 from minilm_np.model.packed import PackedBatch, encode_packed
 
-from helpers import ARCHS, MODELS
+from helpers import ARCHS, MODELS, assert_batch_invariant
 
 LONG = ("the boundary layer on a flat plate at zero incidence grows with the distance from the leading edge, "
         "and at high mach numbers the heating of the wall changes both its thickness and the skin friction. ") * 3
@@ -59,7 +59,9 @@ def test_the_modes_reduce_the_windows_scores(ce):
     windows = details["maxp"].window_scores[0]
     assert len(windows) == details["maxp"].windows[0] > 2
     assert details["maxp"].scores[0] == windows.max() and details["maxp"].best_window[0] == windows.argmax()
-    assert details["firstp"].scores[0] == windows[0] and details["firstp"].best_window[0] == 0
+    # firstp runs the first window alone, maxp every window in one batch: the same bits where BLAS treats rows alike
+    assert_batch_invariant(details["firstp"].scores[0], windows[0], atol=1e-5)
+    assert details["firstp"].best_window[0] == 0
     assert details["meanp"].scores[0] == np.float32(windows.astype(np.float64).mean())
     assert details["firstp"].scores[0] == ce.predict(pairs)[0]  # the first window is what truncate reads
     assert details["firstp"].windows[0] == 1 and details["firstp"].truncated[0]  # only the first is run

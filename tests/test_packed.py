@@ -11,7 +11,7 @@ from minilm_np.model.heads import classify
 from minilm_np.model.ops import gelu, gelu_
 from minilm_np.model.packed import PackedBatch, encode_packed
 
-from helpers import KERNELS, make_checkpoint
+from helpers import KERNELS, assert_batch_invariant, make_checkpoint
 
 PAIRS = [("how many people live in berlin", "berlin is the city " * 3), ("", ""), ("abc", "x y z " * 40),
          ("the", "s"), ("a b c d e f g h i j k l m n o p q r s t u v w x y z " * 2, "the people")]
@@ -56,7 +56,8 @@ def test_blocks_group_whole_sequences_up_to_the_row_count():
 @pytest.mark.parametrize("kernels", KERNELS)
 @pytest.mark.parametrize("block_rows", [1, 20, 45])
 def test_a_layer_in_blocks_of_rows_equals_it_in_one_block_bit_for_bit(ce, monkeypatch, kernels, block_rows):
-    """Every row's values are the same whether its layer runs on the whole batch or on blocks of it."""
+    """Every row's values are the same whether its layer runs on the whole batch or on blocks of it: bit for bit
+    where BLAS treats every row alike (the products see other row counts), elsewhere within 1e-5."""
     from minilm_np.model import kernels as kernel_sets, packed
     model = dataclasses.replace(ce._model, kernels=kernel_sets.by_name(kernels))
     batch = PackedBatch.from_sequences(ce.tokenizer.encode_pairs(PAIRS))  # 5 sequences of 3 to 32 rows
@@ -64,7 +65,8 @@ def test_a_layer_in_blocks_of_rows_equals_it_in_one_block_bit_for_bit(ce, monkey
     monkeypatch.setattr(packed, "_BLOCK_ROWS", block_rows)
     assert len(batch.blocks(block_rows)) > 1
     blocked = encode_packed(model, batch), encode_packed(model, batch, first_only=True)
-    assert all(np.array_equal(a, b) for a, b in zip(whole, blocked))
+    for a, b in zip(whole, blocked):
+        assert_batch_invariant(a, b, atol=1e-5)
 
 
 class _Seq:

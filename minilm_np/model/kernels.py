@@ -2,7 +2,8 @@
 products. Two sets compute the same formulas:
 
   * "numpy" (the default): NumPy operations written in place, a few passes per stage (below and
-    ``ops.gelu_``). What the tests hold bit for bit across batch sizes and to the reference at 1e-5.
+    ``ops.gelu_``). What the tests hold bit for bit across batch sizes (where BLAS rounds
+    every row alike) and to the reference at 1e-5.
   * "numba": the same formulas as compiled loops, one pass per element (``fused.py``; optional,
     ``pip install "minilm-np[jit]"``). Not the same rounding: within the same tolerances of the reference.
 

@@ -12,7 +12,9 @@ one chunk whatever the corpus size, and nothing appears at ``directory`` until t
 Merged shards equal a one-machine build bit for bit (ids, texts and vectors): a passage's vector does not
 depend on which passages share its call or batch (the packed forward pass keeps each passage's rows to
 itself; measured on all-MiniLM-L6-v2: one call, three calls, batch 16 and one thread all give the same
-bits; tests/test_build.py holds it). Shards embedded on CPUs with another BLAS kernel agree to ~1e-7.
+bits; tests/test_build.py holds it), where the BLAS rounds a row of a product the same wherever the row sits
+in it (OpenBLAS's SkylakeX kernels do; its Haswell kernels, on an AMD Zen 5, do not). Elsewhere, and for shards
+embedded on CPUs with another BLAS kernel, vectors agree to ~1e-7.
 
 The distributed engine (distributed.py, Ray) uses the same writer; any other scheduler (Dask, Slurm, a
 shell loop) runs ``write_index`` with ``shard=`` once per shard and then ``merge_indexes``.
