@@ -65,7 +65,8 @@ def facts(runs: list[dict]) -> str:
     others = max(s["other_cpu_share_max"] for r in runs for sec in r["timing"].values()
                  for per_engine in sec.values() for s in per_engine.values())
     peak = isa["fma_peak_gflops_estimate"]
-    above = " at the reported clock, which the measured sgemm exceeds: the cores run faster" if max(sgemm) > peak else ""
+    above = (" at the reported clock, which the measured sgemm exceeds: the cores run faster"
+             if max(sgemm) > peak else "")
     return (f"{env['cpu']}, {env['cpus']} CPUs; numpy's OpenBLAS kernel {isa['numpy_openblas_kernel'][0]}, "
             f"torch {isa['torch_cpu_capability']}; numba (kernels=\"numba\") {isa.get('numba_target', 'absent')}; "
             f"ONNX Runtime {isa['onnxruntime']}. "
