@@ -197,3 +197,23 @@ def test_long_passage_scorer_takes_any_model_with_details():
     scorer = LongPassageScorer(FakeReranker(), "maxp")
     assert scorer.predict([("berlin", "berlin " * 300)]).shape == (1,)
     assert scorer.counts()["passages"] == 1
+
+
+def test_long_passage_scorer_counts_every_call_from_many_threads():
+    """The counts of a scorer shared by threads add up: switching threads as often as the interpreter can
+    (a 1 us switch interval) made an unguarded += lose counts in every run tried."""
+    import sys
+    from concurrent.futures import ThreadPoolExecutor
+
+    before = sys.getswitchinterval()
+    scorer = LongPassageScorer(FakeReranker(), "maxp")
+    pairs = [("berlin", "berlin " * 300), ("q", "short")]  # 2 passages, windows: 1 + 1 + the long one's
+    one = FakeReranker().predict(pairs, long_passages="maxp", return_details=True)
+    sys.setswitchinterval(1e-6)
+    try:
+        with ThreadPoolExecutor(8) as pool:
+            list(pool.map(lambda _: scorer.predict(pairs), range(400)))
+    finally:
+        sys.setswitchinterval(before)
+    assert scorer.counts() == {"passages": 800, "windows": 400 * int(one.windows.sum()), "truncated": 0,
+                               "query_truncated": 0}

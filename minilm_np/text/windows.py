@@ -28,6 +28,7 @@ with the text, not with the number of calls.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -177,25 +178,28 @@ def collect(read: list[PairWindows], window_scores: np.ndarray, long_passages: s
 class LongPassageScorer:
     """A cross-encoder bound to one way of reading long passages, for code that takes a reranker by
     protocol (``retrieval``'s searches, ``evaluation``): ``predict(pairs, batch_size=, activation=,
-    progress=)`` returns the scores, and the counts of what was read add up across calls.
-    Made by ``CrossEncoder.with_long_passages``; not meant to be shared by threads (the counts)."""
+    progress=)`` returns the scores, and the counts of what was read add up across calls, from any number of
+    threads (as the model it wraps, it may be shared). Made by ``CrossEncoder.with_long_passages``."""
 
     def __init__(self, model, long_passages: str = "truncate", stride: int | None = None):
         check_long_passages(long_passages, stride, getattr(model, "num_labels", 1), model.name)
         self.model, self.long_passages, self.stride = model, long_passages, stride
         self.name = model.name
         self.passages = self.windows = self.truncated = self.query_truncated = 0
+        self._counting = threading.Lock()  # += on an attribute is a read and a write: threads could lose counts
 
     def predict(self, pairs, batch_size: int = 32, activation: str | None = None, progress=None) -> np.ndarray:
         details = self.model.predict(pairs, batch_size, activation, progress, long_passages=self.long_passages,
                                      stride=self.stride, return_details=True)
-        self.passages += len(details)
-        self.windows += int(details.windows.sum())
-        self.truncated += int(details.truncated.sum())
-        self.query_truncated += int(details.query_truncated.sum())
+        with self._counting:
+            self.passages += len(details)
+            self.windows += int(details.windows.sum())
+            self.truncated += int(details.truncated.sum())
+            self.query_truncated += int(details.query_truncated.sum())
         return details.scores
 
     def counts(self) -> dict[str, int]:
         """What has been read so far: passages, windows, truncated (passages cut), query_truncated."""
-        return {"passages": self.passages, "windows": self.windows, "truncated": self.truncated,
-                "query_truncated": self.query_truncated}
+        with self._counting:
+            return {"passages": self.passages, "windows": self.windows, "truncated": self.truncated,
+                    "query_truncated": self.query_truncated}
