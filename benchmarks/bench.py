@@ -211,6 +211,50 @@ def gemm_rates(threads: int, repeats: int = 10) -> dict:
     return out
 
 
+def _fma_chains(width: int):
+    """A loop of ``width`` independent float32 multiply-adds per step, compiled by numba for its target ISA: the
+    accumulators are a local array of constant size, which LLVM keeps in vector registers."""
+    import numba
+
+    @numba.njit(nogil=True, fastmath={"contract"})
+    def chains(steps, x, y):
+        acc = np.arange(width).astype(np.float32) * np.float32(1e-3)
+        for _ in range(steps):
+            for j in range(width):
+                acc[j] = acc[j] * x + y
+        return acc.sum()
+    return chains
+
+
+def fma_peak_measured(threads: int, seconds: float = 0.3) -> float | None:
+    """The CPU's float32 FMA rate in GFLOP/s, measured: ``threads`` threads each run independent FMA chains, as many
+    as fill the vector registers without spilling (the best of 64 to 256 floats: 12 chains of 8 with AVX2, 16 of 16
+    with AVX-512 were best on a Zen 5). The ceiling no BLAS can pass, at the clock the cores really run, unlike
+    the estimate from the clock /proc/cpuinfo reports. None without numba (the jit extra)."""
+    try:
+        import numba  # noqa: F401
+    except ImportError:
+        return None
+    from concurrent.futures import ThreadPoolExecutor
+    x, y, best = np.float32(0.999999), np.float32(1e-7), 0.0
+    for width in (64, 96, 128, 256):
+        chains = _fma_chains(width)
+        chains(1, x, y)  # compile
+        steps = 1000
+        while True:  # long enough for the thread start-up not to count
+            t = time.perf_counter()
+            chains(steps, x, y)
+            if time.perf_counter() - t > seconds / 3:
+                break
+            steps *= 4
+        with ThreadPoolExecutor(threads) as pool:
+            t = time.perf_counter()
+            list(pool.map(lambda _: chains(steps, x, y), range(threads)))
+            elapsed = time.perf_counter() - t
+        best = max(best, threads * steps * width * 2 / elapsed / 1e9)
+    return round(best, 1)
+
+
 # --------------------------------------------------------------------------------------------------
 # Engines: each is a function list -> float32 array, tokenization included, batch size 32.
 # --------------------------------------------------------------------------------------------------
@@ -829,6 +873,8 @@ def main(argv=None) -> None:
               flush=True)
 
     results["gemm"] = least_disturbed(lambda: gemm_rates(args.threads), args.wait_quiet, args.attempts)
+    isa["fma_peak_gflops_measured"] = fma_peak_measured(args.threads)
+    print(f"FMA peak, measured: {isa['fma_peak_gflops_measured']} GFLOP/s on {args.threads} threads", flush=True)
     peak = results["gemm"]["numpy"]["best_gflops"]
     print("matmul GFLOP/s (best): " + ", ".join(f"{lib} {results['gemm'][lib]['best_gflops']:.1f}"
                                                 for lib in ("numpy", "torch", "onnxruntime")), flush=True)

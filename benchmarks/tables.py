@@ -67,6 +67,10 @@ def facts(runs: list[dict]) -> str:
     peak = isa["fma_peak_gflops_estimate"]
     above = (" at the reported clock, which the measured sgemm exceeds: the cores run faster"
              if max(sgemm) > peak else "")
+    measured = [r["isa"].get("fma_peak_gflops_measured") for r in runs]
+    if all(measured):
+        above += (f"; measured FMA peak {spread(measured, '{:.0f}')} GFLOP/s, of which numpy's sgemm is "
+                  f"{spread([100 * s / m for s, m in zip(sgemm, measured)], '{:.0f}')}%")
     return (f"{env['cpu']}, {env['cpus']} CPUs; numpy's OpenBLAS kernel {isa['numpy_openblas_kernel'][0]}, "
             f"torch {isa['torch_cpu_capability']}; numba (kernels=\"numba\") {isa.get('numba_target', 'absent')}; "
             f"ONNX Runtime {isa['onnxruntime']}. "
