@@ -36,7 +36,7 @@ def _blas_rows_alike() -> bool:
 
     OpenBLAS's SkylakeX kernels treat every row alike. Its Haswell kernels do not everywhere: on an AMD EPYC
     (Zen 5) with OPENBLAS_CORETYPE=Haswell (OpenBLAS 0.3.31, 2026-12-01), a row's bits depend on its place
-    modulo 6 and on whether it is among a product's last rows, by up to an ulp or two per product."""
+    modulo 6 and on whether it is among a product's last rows (by float32 rounding: about 1e-6 relative)."""
     from threadpoolctl import threadpool_limits
 
     rng = np.random.default_rng(0)
