@@ -794,6 +794,19 @@ def hold_isa(isa: str) -> None:
     os.execve(sys.executable, [sys.executable, *sys.argv], {**os.environ, **AVX2_ENV})
 
 
+def numba_target() -> str | None:
+    """The CPU kernels="numba" compiles for, and whether it keeps the host's features; None without numba."""
+    try:
+        from numba.core import config as numba_config
+        import llvmlite.binding as llvm
+    except ImportError:
+        return None
+    target = numba_config.CPU_NAME or llvm.get_host_cpu_name()
+    if numba_config.CPU_FEATURES is None and numba_config.CPU_NAME:
+        target += " with the host's features"  # not held: see AVX2_ENV
+    return target
+
+
 def isa_report() -> dict:
     """The CPU's widest vector ISA and the kernel each engine runs with."""
     cpuinfo = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").is_file() else ""
@@ -808,14 +821,9 @@ def isa_report() -> dict:
     except ImportError:
         pass
     report["onnxruntime"] = "picks its kernels from the CPU; not held by --isa"
-    try:
-        from numba.core import config as numba_config
-        import llvmlite.binding as llvm
-        report["numba_target"] = numba_config.CPU_NAME or llvm.get_host_cpu_name()  # kernels="numba" compile for this
-        if numba_config.CPU_FEATURES is None and numba_config.CPU_NAME:
-            report["numba_target"] += " with the host's features"  # not held: see AVX2_ENV
-    except ImportError:
-        pass
+    target = numba_target()
+    if target is not None:
+        report["numba_target"] = target
     # The physical limit: cores x FMA units x float32 lanes x 2 FLOPs x clock. Two FMA units per core is
     # an assumption (true of the server cores this ran on; some parts have one); the clock is the
     # current one /proc/cpuinfo reports, which turbo can exceed.

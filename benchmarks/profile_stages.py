@@ -26,7 +26,7 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from line_profiler import LineProfiler  # noqa: E402
 
-from bench import DATA_DIR, OUT_DIR, build_workloads, ensure_stand_in, hold_isa  # noqa: E402
+from bench import DATA_DIR, OUT_DIR, build_workloads, ensure_stand_in, hold_isa, numba_target  # noqa: E402
 from minilm_np import CrossEncoder  # noqa: E402
 from minilm_np.model import packed  # noqa: E402
 
@@ -77,8 +77,7 @@ def main(argv=None) -> None:
     from threadpoolctl import threadpool_info
     print("numpy BLAS kernel:", [i.get("architecture") for i in threadpool_info() if i.get("user_api") == "blas"])
     if args.kernels == "numba":
-        from bench import isa_report
-        print("numba compiles for:", isa_report().get("numba_target"))
+        print("numba compiles for:", numba_target())
     for name, pairs in workloads.items():
         seconds = profile(pairs, model_dir, args.kernels)
         total = sum(seconds.values())

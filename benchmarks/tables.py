@@ -65,17 +65,17 @@ def facts(runs: list[dict]) -> str:
     others = max(s["other_cpu_share_max"] for r in runs for sec in r["timing"].values()
                  for per_engine in sec.values() for s in per_engine.values())
     peak = isa["fma_peak_gflops_estimate"]
-    above = (" at the reported clock, which the measured sgemm exceeds: the cores run faster"
-             if max(sgemm) > peak else "")
+    peak_notes = (" at the reported clock, which the measured sgemm exceeds: the cores run faster"
+                  if max(sgemm) > peak else "")
     measured = [r["isa"].get("fma_peak_gflops_measured") for r in runs]
     if all(measured):
-        above += (f"; measured FMA peak {spread(measured, '{:.0f}')} GFLOP/s, of which numpy's sgemm is "
-                  f"{spread([100 * s / m for s, m in zip(sgemm, measured)], '{:.0f}')}%")
+        peak_notes += (f"; measured FMA peak {spread(measured, '{:.0f}')} GFLOP/s, of which numpy's sgemm is "
+                       f"{spread([100 * s / m for s, m in zip(sgemm, measured)], '{:.0f}')}%")
     return (f"{env['cpu']}, {env['cpus']} CPUs; numpy's OpenBLAS kernel {isa['numpy_openblas_kernel'][0]}, "
             f"torch {isa['torch_cpu_capability']}; numba (kernels=\"numba\") {isa.get('numba_target', 'absent')}; "
             f"ONNX Runtime {isa['onnxruntime']}. "
             f"numpy sgemm {spread(sgemm, '{:.0f}')} GFLOP/s (FMA peak estimate "
-            f"{peak:.0f}{above}); {engine}'s useful GFLOP/s as a share of that sgemm: "
+            f"{peak:.0f}{peak_notes}); {engine}'s useful GFLOP/s as a share of that sgemm: "
             f"short {spread(pct['short'], '{:.0f}')}%, long {spread(pct['long'], '{:.0f}')}%. "
             f"Dates: {', '.join(r['environment']['date'][:16] for r in runs)}; other processes took at most "
             f"{100 * others:.0f}% of the CPUs during any timing.")
