@@ -34,7 +34,8 @@ class Embedder(Encoder):
         width *= len(pipeline.pooling)
         for d in pipeline.dense:
             if d.weight.shape[1] != width:
-                raise ConfigError(f"{name}: a Dense module takes {d.weight.shape[1]} inputs, the pipeline gives {width}")
+                raise ConfigError(f"{name}: a Dense module takes {d.weight.shape[1]} inputs, "
+                                  f"the pipeline gives {width}")
             width = d.out_features
         self.pipeline = pipeline
         self.full_dim = width  # what the pipeline's last module gives

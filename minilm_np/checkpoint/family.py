@@ -71,8 +71,10 @@ _E5 = "none in its files; the card asks for \"query: \" / \"passage: \" (pass pr
 _BGE = ("none in its files; the card's query instruction \"Represent this sentence for searching relevant "
         "passages: \" (pass prompt=)")
 KNOWN = (
-    KnownCheckpoint("sentence-transformers/all-MiniLM-L6-v2", "BertModel", 6, 384, "mean + Normalize", "none", 256, None),
-    KnownCheckpoint("sentence-transformers/all-MiniLM-L12-v2", "BertModel", 12, 384, "mean + Normalize", "none", 128, None),
+    KnownCheckpoint("sentence-transformers/all-MiniLM-L6-v2", "BertModel", 6, 384, "mean + Normalize", "none",
+                    256, None),
+    KnownCheckpoint("sentence-transformers/all-MiniLM-L12-v2", "BertModel", 12, 384, "mean + Normalize", "none",
+                    128, None),
     KnownCheckpoint("sentence-transformers/multi-qa-MiniLM-L6-cos-v1", "BertModel", 6, 384, "mean + Normalize", "none",
                     512, None),
     KnownCheckpoint("sentence-transformers/paraphrase-multilingual-MiniLM-L12-v2", "BertModel (XLM-R tokenizer)", 12,

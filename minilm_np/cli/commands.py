@@ -127,7 +127,8 @@ def embed_command(args) -> int:
         np.save(out, vectors)
         print(f"wrote {vectors.shape[0]} x {vectors.shape[1]} float32 embeddings by {emb.name} to {out}")
     elif args.json:
-        print_json({"model": emb.name, "embeddings": [{"text": t, "vector": v.tolist()} for t, v in zip(texts, vectors)]})
+        print_json({"model": emb.name,
+                    "embeddings": [{"text": t, "vector": v.tolist()} for t, v in zip(texts, vectors)]})
     else:
         print(f"{vectors.shape[0]} x {vectors.shape[1]} float32 embeddings by {emb.name} "
               f"(--out F.npy to save them, --json to print them all):")
@@ -365,7 +366,8 @@ def eval_command(args) -> int:
                     "methods": report, "run_files": {label: str(path) for label, path in paths.items()}})
         return 0
     print(collection.description)
-    print(f"embedder {emb.name}" + (f", reranker {ce.name}" if ce else "") + f"; {plural(len(queries), 'query', 'queries')}")
+    print(f"embedder {emb.name}" + (f", reranker {ce.name}" if ce else "")
+          + f"; {plural(len(queries), 'query', 'queries')}")
     if index.build_seconds is None:
         print(f"corpus embedding: none, the index in {args.index} was searched\n")
     else:

@@ -167,7 +167,8 @@ def build_parser() -> argparse.ArgumentParser:
     _long_passages_options(p)
     _batch_and_json(p)
 
-    p = command("compare", commands.compare_command, "the three search methods on one query: timings and top-K side by side")
+    p = command("compare", commands.compare_command,
+                "the three search methods on one query: timings and top-K side by side")
     p.add_argument("query")
     _corpus_or_index(p)
     _model_options(p, reranker_help, embedder_help)
@@ -194,7 +195,8 @@ def build_parser() -> argparse.ArgumentParser:
                                  'this PNG (needs: pip install "minilm-np[plot]")')
     _batch_and_json(p)
 
-    p = command("eval", commands.eval_command, "retrieval quality (nDCG@k, MRR@k, Recall@N) and time per query, per method")
+    p = command("eval", commands.eval_command,
+                "retrieval quality (nDCG@k, MRR@k, Recall@N) and time per query, per method")
     p.add_argument("--cranfield", metavar="DIR", help="the Cranfield collection directory (cran.all.1400, ...)")
     p.add_argument("--beir", metavar="DIR", help="a collection in BEIR's layout (corpus.jsonl, queries.jsonl, "
                                                  "qrels/SPLIT.tsv)")

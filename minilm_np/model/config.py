@@ -35,7 +35,7 @@ BODIES = {
     "bert": Body(False, "segments", "tanh"),  # pooler: tanh(dense(h[CLS])), then the classifier
     "roberta": Body(True, "first", "tanh"),  # classifier.out_proj(tanh(classifier.dense(h[<s>])))
     "xlm-roberta": Body(True, "first", "tanh"),
-    "electra": Body(False, "segments", "gelu", default_embedding_size=128),  # classifier.out_proj(gelu(classifier.dense(h[CLS])))
+    "electra": Body(False, "segments", "gelu", default_embedding_size=128),  # classifier.out_proj(gelu(...dense(h)))
     "distilbert": Body(False, "none", "relu", fixed_layer_norm_eps=1e-12),  # classifier(relu(pre_classifier(h)))
 }
 ARCHITECTURE_PREFIXES = {"Bert": "bert", "Roberta": "roberta", "XLMRoberta": "xlm-roberta", "Electra": "electra",

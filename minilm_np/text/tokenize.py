@@ -217,7 +217,8 @@ class Tokenizer:
         """(word-piece ids, each piece's [start, end) characters in its text) per text; each distinct
         text tokenized once."""
         unique = list(dict.fromkeys(texts))
-        found = {t: (e.ids, e.offsets) for t, e in zip(unique, self._tok.encode_batch(unique, add_special_tokens=False))}
+        encodings = self._tok.encode_batch(unique, add_special_tokens=False)
+        found = {t: (e.ids, e.offsets) for t, e in zip(unique, encodings)}
         return [found[t] for t in texts]
 
     def pad(self, encodings: list[Encoded]) -> Batch:
