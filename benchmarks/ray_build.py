@@ -52,7 +52,8 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         local = write_index(tmp / "local", Embedder.from_pretrained(model, threads=cpus), corpus)
-        report["builds"]["local"] = {"seconds": local.build_seconds, "passages_per_s": len(corpus) / local.build_seconds}
+        report["builds"]["local"] = {"seconds": local.build_seconds,
+                                     "passages_per_s": len(corpus) / local.build_seconds}
         print(f"{len(corpus)} passages on {cpus} CPUs")
         print(f"  local      {local.build_seconds:7.1f} s  {len(corpus) / local.build_seconds:6.0f} passages/s")
         for pool in args.pools:

@@ -26,7 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 DOC = REPO / "docs" / "internals.md"
 QUERY = "How many people live in Berlin?"
 PASSAGE = "Berlin had a population of 3,520,031 registered inhabitants in an area of 891.82 square kilometers."
-LOOKER, LOOKED_AT = "people", "population"  # the attention head shown is the one where the first looks most at the second
+# The attention head shown is the one where the first looks most at the second.
+LOOKER, LOOKED_AT = "people", "population"
 
 
 def link(obj) -> str:
@@ -237,7 +238,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"wrote {picture(model_dir, DOC.parent / 'explain-berlin.png')}")
     if args.check:
         same = DOC.is_file() and DOC.read_text(encoding="utf-8") == text
-        print("docs/internals.md is up to date" if same else "docs/internals.md differs: run python scripts/internals.py")
+        print("docs/internals.md is up to date" if same
+              else "docs/internals.md differs: run python scripts/internals.py")
         return 0 if same else 1
     DOC.parent.mkdir(parents=True, exist_ok=True)
     DOC.write_text(text, encoding="utf-8")

@@ -188,7 +188,8 @@ class FakeReranker:
         return Prediction(
             scores=scores, windows=np.array(windows, dtype=np.int64), best_window=np.zeros(n, dtype=np.int64),
             window_scores=[np.full(w, s, dtype=np.float32) for w, s in zip(windows, scores)],
-            window_spans=[[(i * size, min(len(p), (i + 1) * size)) for i in range(w)] for w, (_, p) in zip(windows, pairs)],
+            window_spans=[[(i * size, min(len(p), (i + 1) * size)) for i in range(w)]
+                          for w, (_, p) in zip(windows, pairs)],
             truncated=np.array([long_passages == "truncate" and len(p) > size for _, p in pairs], dtype=bool),
             query_truncated=np.zeros(n, dtype=bool))
 

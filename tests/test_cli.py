@@ -405,7 +405,8 @@ def test_eval_without_a_reranker_runs_what_it_can(capsys, fakes, tmp_path, monke
     code, out, err = run(capsys, "eval", "--beir", str(BEIR))  # default methods
     assert code == 0, err
     assert "warning: the reranker could not be loaded" in err and "--methods embed" in err
-    assert [line.split()[0] for line in out.splitlines() if line.startswith(("embed ", "two-stage", "rerank"))] == ["embed"]
+    methods = [line.split()[0] for line in out.splitlines() if line.startswith(("embed ", "two-stage", "rerank"))]
+    assert methods == ["embed"]
     code, out, err = run(capsys, "eval", "--beir", str(BEIR), "--methods", "embed,two-stage")  # asked for
     assert code == 1 and "offline" in err and "Without a reranker, eval can run --methods embed" in err
 
@@ -447,7 +448,8 @@ def test_rank_and_search_number_passages_alike(capsys, fakes, tmp_path):
     assert ranked == searched and ranked[0][:2] == ("3", 2)  # id: 1-based string; index: 0-based position
 
 
-@pytest.mark.parametrize("command", [["rank", " ", "a doc"], ["search", " ", "--corpus", "{corpus}", "--mode", "rerank"]])
+@pytest.mark.parametrize("command", [["rank", " ", "a doc"],
+                                     ["search", " ", "--corpus", "{corpus}", "--mode", "rerank"]])
 def test_an_empty_query_is_refused_alike(capsys, fakes, corpus_file, command):
     code, _, err = run(capsys, *[a.replace("{corpus}", str(corpus_file)) for a in command])
     assert code == 1 and err == "minilm-np: error: query is empty\n"
@@ -578,7 +580,8 @@ def test_inspect_png_without_matplotlib(capsys, tiny_models, tmp_path, monkeypat
 
 
 def test_embed_with_the_real_embedder(capsys, minilm_dir, tmp_path):
-    code, out, err = run(capsys, "embed", "Berlin", "Paris", "--model", str(minilm_dir), "--out", str(tmp_path / "e.npy"))
+    code, out, err = run(capsys, "embed", "Berlin", "Paris", "--model", str(minilm_dir),
+                         "--out", str(tmp_path / "e.npy"))
     assert code == 0, err
     e = np.load(tmp_path / "e.npy")
     assert e.shape == (2, 384) and e.dtype == np.float32

@@ -24,7 +24,8 @@ def test_text_file_split_modes(tmp_path):
 
 def test_jsonl_with_and_without_ids(tmp_path):
     f = tmp_path / "c.jsonl"
-    lines = [{"id": "a", "text": "first. still first"}, {"text": "second"}, {"id": 7, "text": "  "}, {"id": 9, "text": "x"}]
+    lines = [{"id": "a", "text": "first. still first"}, {"text": "second"}, {"id": 7, "text": "  "},
+             {"id": 9, "text": "x"}]
     f.write_text("\n".join(json.dumps(r) for r in lines) + "\n\n", encoding="utf-8")
     corpus = read_corpus(f)
     assert corpus.ids == ["a", "2", "9"]  # missing id -> line number; empty text dropped

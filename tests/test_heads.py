@@ -108,7 +108,8 @@ def test_quantize_embeddings_formulas():
     x = np.float32([[-1.0, 0.0, 0.5, 2.0, 0.1, -0.1, 0.3, 0.2, 1.0], [1.0, 0.0, -0.5, -2.0, 0.1, 0.1, 0.3, -0.2, 1.0]])
     # each dimension's minimum -> 0, its maximum -> 255 or (float32 rounding of (max - min) / step) 254, as
     # sentence-transformers' formula gives; a constant dimension -> 0
-    assert quantize_embeddings(x, "uint8").tolist() == [[0, 0, 254, 254, 0, 0, 0, 255, 0], [254, 0, 0, 0, 0, 255, 0, 0, 0]]
+    assert quantize_embeddings(x, "uint8").tolist() == [[0, 0, 254, 254, 0, 0, 0, 255, 0],
+                                                        [254, 0, 0, 0, 0, 255, 0, 0, 0]]
     assert np.array_equal(quantize_embeddings(x, "int8"), (quantize_embeddings(x, "uint8").astype(int) - 128))
     ranges = np.float32([[-2] * 9, [2] * 9])
     assert quantize_embeddings(x[:1], "uint8", ranges=ranges)[0, :4].tolist() == [63, 127, 159, 254]

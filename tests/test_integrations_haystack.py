@@ -130,7 +130,8 @@ def test_a_loaded_model_is_saved_by_its_name(tiny_embedder, tiny_cross_encoder):
         "activation": "sigmoid", "long_passages": "truncate", "stride": None}}
     assert MiniLMRanker.from_dict(data).to_dict() == data
     data = MiniLMTextEmbedder(tiny_embedder, batch_size=4).to_dict()
-    assert data["init_parameters"] == {"model": tiny_embedder.name, "batch_size": 4, "threads": None, "kernels": "numpy"}
+    assert data["init_parameters"] == {"model": tiny_embedder.name, "batch_size": 4, "threads": None,
+                                       "kernels": "numpy"}
     assert MiniLMDocumentEmbedder.from_dict(MiniLMDocumentEmbedder(tiny_embedder).to_dict()).model == tiny_embedder.name
 
 

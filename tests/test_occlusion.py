@@ -29,8 +29,8 @@ def test_each_contribution_is_the_score_lost_without_the_word(ce):
     ex = ce.explain(QUERY, PASSAGE)
     assert abs(ex.score - float(ce.predict((QUERY, PASSAGE)))) < TOL
     assert [w.text for w in ex.words] == QUERY.split() + PASSAGE.split()
-    pairs = [(without(QUERY, w.start, w.end), PASSAGE) if w.segment == "query" else (QUERY, without(PASSAGE, w.start, w.end))
-             for w in ex.words]
+    pairs = [(without(QUERY, w.start, w.end), PASSAGE) if w.segment == "query"
+             else (QUERY, without(PASSAGE, w.start, w.end)) for w in ex.words]
     independent = ce.predict(pairs, batch_size=1)  # each shortened pair scored on its own, in its own batch
     contributions = np.array([w.contribution for w in ex.words])
     np.testing.assert_allclose(ex.score - contributions, independent, atol=TOL, rtol=0)

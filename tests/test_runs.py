@@ -105,7 +105,8 @@ def test_an_index_of_another_corpus_is_refused(index):
     check_index_corpus(index, same, "idx")  # the same passages: accepted
     old = type(index)(index.embeddings, index.ids, index.texts, index.embedder)  # saved before digests
     check_index_corpus(old, same, "idx")
-    with pytest.raises(IndexMismatchError, match="index idx was built from another corpus \\(6 passages.* \\(5 passages"):
+    with pytest.raises(IndexMismatchError,
+                       match="index idx was built from another corpus \\(6 passages.* \\(5 passages"):
         check_index_corpus(index, files_like(TEXTS[:5]), "idx")
     with pytest.raises(IndexMismatchError, match="another corpus"):  # same texts, other ids
         check_index_corpus(index, files_like(TEXTS, ids=[f"d{i}" for i in range(6)]), "idx")

@@ -262,7 +262,8 @@ def test_token_counts_are_the_librarys_for_every_template(reranker_dir, embedder
     embed = EmbedRequest(texts, normalize=True, truncate=True, left=False, base64=False, dimensions=None)
     assert _count_tokens(Served("reranker", ce, None), rerank) == \
         [len(e.ids) for e in ce.tokenizer.encode_pairs([("berlin people", t) for t in texts])]
-    assert _count_tokens(Served("embedder", emb, None), embed) == [len(e.ids) for e in emb.tokenizer.encode_texts(texts)]
+    assert _count_tokens(Served("embedder", emb, None), embed) == \
+        [len(e.ids) for e in emb.tokenizer.encode_texts(texts)]
 
 
 def test_a_server_reading_long_passages_in_windows_scores_as_the_library(reranker):

@@ -116,7 +116,8 @@ def _name_notes(tensors: dict[str, np.ndarray], prefix: str) -> list[str]:
     notes = []
     prefixed = sum(n.startswith(prefix) for n in names)
     if prefixed:
-        notes.append(f"{prefixed} of {len(names)} names carry the '{prefix}' prefix (*ForSequenceClassification layout)")
+        notes.append(f"{prefixed} of {len(names)} names carry the '{prefix}' prefix "
+                     f"(*ForSequenceClassification layout)")
     else:
         notes.append("names are bare (base model / sentence-transformers layout)")
     legacy = sum(n.endswith(("LayerNorm.gamma", "LayerNorm.beta")) for n in names)

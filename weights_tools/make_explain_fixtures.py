@@ -194,8 +194,8 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         l6 = build_msmarco_shaped(gt_dir, Path(tmp) / "msmarco-shaped-l6", seed=args.seed)
         tiny_pairs = [(r["query"], r["passage"]) for r in TINY_WINDOW_PAIRS]
-        windows, tiny_rows = window_reference(models / "tiny-ce-1", tiny_pairs, [r["stride"] for r in TINY_WINDOW_PAIRS],
-                                              64, "tiny")
+        tiny_strides = [r["stride"] for r in TINY_WINDOW_PAIRS]
+        windows, tiny_rows = window_reference(models / "tiny-ce-1", tiny_pairs, tiny_strides, 64, "tiny")
         l6_pairs = joined_pairs(args.cranfield, L6_WINDOW_REFS)
         l6_arrays, l6_rows = window_reference(l6, l6_pairs, [r["stride"] for r in L6_WINDOW_REFS], 512, "l6_")
         save_npz(ref_dir / "windows.npz", {**windows, **l6_arrays})

@@ -31,7 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from minilm_np.evaluation.datasets.cranfield import DOCUMENTS_FILE, QRELS_FILE, load_cranfield, read_documents, read_judgements
+from minilm_np.evaluation.datasets.cranfield import (DOCUMENTS_FILE, QRELS_FILE, load_cranfield, read_documents,
+                                                     read_judgements)
 
 from .msmarco_shaped import build_msmarco_shaped, cranfield_pairs, weights_digest
 

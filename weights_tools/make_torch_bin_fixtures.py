@@ -114,7 +114,8 @@ def main(argv: list[str] | None = None) -> int:
     np.savez(out / "expected.npz", **expected_arrays(sd))
     with np.errstate(over="ignore", invalid="ignore"):
         np.savez(out / "rounding.npz", **rounding_cases())
-    versions = {"torch": torch.__version__, "numpy": np.__version__, "script": "weights_tools/make_torch_bin_fixtures.py"}
+    versions = {"torch": torch.__version__, "numpy": np.__version__,
+                "script": "weights_tools/make_torch_bin_fixtures.py"}
     (out / "made_with.json").write_text(json.dumps(versions, indent=2) + "\n")
     for path in sorted(out.iterdir()):
         print(f"wrote {path} ({path.stat().st_size} bytes)")
