@@ -17,8 +17,8 @@ import argparse
 import inspect
 import re
 import sys
-from dataclasses import fields
 import tempfile
+from dataclasses import fields
 from pathlib import Path
 
 import numpy as np
