@@ -152,17 +152,20 @@ class Shape:
         2 * 2D^2, feed-forward 2 * 2DF, one query's scores and sum 4nD. Every engine is credited with the
         same count, whether it does the unneeded work or not.
         """
+        return self.weight_flops(n) + self.attention_flops(n)
+
+    def weight_flops(self, n: np.ndarray) -> float:
+        """The part of ``flops(n)`` in the four weight products (QKV, output projection, feed-forward)."""
         n = n.astype(np.float64)
         d, f = self.hidden, self.intermediate
-        layer = 2 * n * (4 * d * d + 2 * d * f) + 4 * n * n * d  # [B]
+        layer = 2 * n * (4 * d * d + 2 * d * f)  # [B]
         if not self.classifier:
             return float(self.layers * np.sum(layer))
-        last = 4 * n * d * d + 2 * (2 * d * d + 2 * d * f) + 4 * n * d  # [B]
+        last = 4 * n * d * d + 2 * (2 * d * d + 2 * d * f)  # [B]
         return float((self.layers - 1) * np.sum(layer) + np.sum(last))
 
     def attention_flops(self, n: np.ndarray) -> float:
-        """The part of ``flops(n)`` in attention's two products (scores and the weighted sum of V); the rest is
-        in the four weight products."""
+        """The part of ``flops(n)`` in attention's two products (scores and the weighted sum of V)."""
         n = n.astype(np.float64)
         last = 4 * n * self.hidden if self.classifier else 4 * n * n * self.hidden  # [B]
         return float((self.layers - 1) * np.sum(4 * n * n * self.hidden) + np.sum(last))
@@ -171,7 +174,8 @@ class Shape:
 GEMM_SHAPE = (2048, 384, 1536)  # an FFN-shaped product [M, K] @ [K, N]: 64 sequences of 32 tokens, D, F
 
 
-def _best_and_median(run: Callable[[], object], repeats: int) -> dict:
+def best_and_median(run: Callable[[], object], repeats: int) -> dict:
+    """GFLOP/s of ``run``, a product of GEMM_SHAPE: the best and the median of ``repeats`` timed calls."""
     run()  # warm the threads and caches
     times = []
     for _ in range(repeats):
@@ -194,13 +198,13 @@ def gemm_rates(threads: int, repeats: int = 10) -> dict:
     a = rng.standard_normal((m, k), dtype=np.float32)
     b = rng.standard_normal((k, n), dtype=np.float32)
     out = {"shape": f"({m}x{k})@({k}x{n}) float32", "repeats": repeats,
-           "numpy": _best_and_median(lambda: a @ b, repeats)}
+           "numpy": best_and_median(lambda: a @ b, repeats)}
 
     import torch
     torch.set_num_threads(threads)
     ta, tb = torch.from_numpy(a), torch.from_numpy(b)
     with torch.inference_mode():
-        out["torch"] = _best_and_median(lambda: torch.mm(ta, tb), repeats)
+        out["torch"] = best_and_median(lambda: torch.mm(ta, tb), repeats)
 
     import onnxruntime as ort
     from onnx import TensorProto, helper, numpy_helper
@@ -214,7 +218,7 @@ def gemm_rates(threads: int, repeats: int = 10) -> dict:
     so = ort.SessionOptions()
     so.intra_op_num_threads, so.inter_op_num_threads = threads, 1
     sess = ort.InferenceSession(model.SerializeToString(), so, providers=["CPUExecutionProvider"])
-    out["onnxruntime"] = _best_and_median(lambda: sess.run(["c"], {"a": a}), repeats)
+    out["onnxruntime"] = best_and_median(lambda: sess.run(["c"], {"a": a}), repeats)
     return out
 
 

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -31,8 +30,8 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 import numpy as np  # noqa: E402
 from line_profiler import LineProfiler  # noqa: E402
 
-from bench import (CE_MAX_LENGTH, DATA_DIR, GEMM_SHAPE, OUT_DIR, Shape, build_workloads,  # noqa: E402
-                   ensure_stand_in, hf_tokenizer, hold_isa, numba_target, token_counts)
+from bench import (CE_MAX_LENGTH, DATA_DIR, GEMM_SHAPE, OUT_DIR, Shape, best_and_median,  # noqa: E402
+                   build_workloads, ensure_stand_in, hf_tokenizer, hold_isa, numba_target, token_counts)
 from minilm_np import CrossEncoder  # noqa: E402
 from minilm_np.model import packed  # noqa: E402
 
@@ -117,9 +116,8 @@ def main(argv=None) -> None:
         print(f"  outside the four weight products: {100 * (1 - weights / total):.1f} %; outside every matrix "
               f"product (attention's two included): {100 * (1 - (weights + attention) / total):.1f} %")
         n = token_counts(tok, pairs)
-        flop_attention = ce_shape.attention_flops(n)
-        for what, flop, s in (("the weight products", ce_shape.flops(n) - flop_attention, weights),
-                              ("attention's products", flop_attention, attention)):
+        for what, flop, s in (("the weight products", ce_shape.weight_flops(n), weights),
+                              ("attention's products", ce_shape.attention_flops(n), attention)):
             rate = flop / s / 1e9
             print(f"  {what}: {rate:.0f} GFLOP/s, {100 * rate / sgemm:.0f} % of sgemm")
 
@@ -127,19 +125,11 @@ def main(argv=None) -> None:
 def one_thread_sgemm(repeats: int = 10) -> float:
     """numpy's float32 matmul rate on bench.GEMM_SHAPE with BLAS on one thread, best of ``repeats``, GFLOP/s."""
     from threadpoolctl import threadpool_limits
-    m, k, n = GEMM_SHAPE
     rng = np.random.default_rng(0)
+    m, k, n = GEMM_SHAPE
     a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
     with threadpool_limits(1, user_api="blas"):
-        a @ b
-        best = min(timed(lambda: a @ b) for _ in range(repeats))
-    return 2 * m * k * n / best / 1e9
-
-
-def timed(run) -> float:
-    t = time.perf_counter()
-    run()
-    return time.perf_counter() - t
+        return best_and_median(lambda: a @ b, repeats)["best_gflops"]
 
 
 if __name__ == "__main__":
