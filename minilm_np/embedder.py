@@ -127,9 +127,7 @@ class Embedder(Encoder):
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         """sentence-transformers' rule: ``prompt`` wins, then ``prompt_name``, then the default prompt."""
         if prompt is not None:
-            if not isinstance(prompt, str):
-                raise TypeError(f"prompt must be a str, got {type(prompt).__name__}")
-            return prompt
+            return check_text(prompt, "prompt")
         prompts = self.pipeline.prompts
         if prompt_name is not None:
             if prompt_name not in prompts:

@@ -11,9 +11,27 @@ from .errors import BadCountError
 
 
 def check_text(value, where: str) -> str:
+    """A str that is Unicode text: a lone surrogate (a JSON "\\ud800" escape without its pair, or bytes a
+    file or command line could not decode, kept by Python's surrogateescape) is a ValueError naming where it
+    is, not an error from inside the tokenizer."""
     if not isinstance(value, str):
         raise TypeError(f"{where} must be a str, got {type(value).__name__}")
+    at = lone_surrogate(value)
+    if at is not None:
+        raise ValueError(f"{where} is not valid Unicode text: it has a lone surrogate, U+{ord(value[at]):04X}, "
+                         f"at character {at} (half of a UTF-16 pair, or a byte that could not be decoded)")
     return value
+
+
+def lone_surrogate(text: str) -> int | None:
+    """Index of the first code point in U+D800..U+DFFF, which UTF-8 cannot write, or None."""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as e:
+        return e.start
+    return None
 
 
 def check_texts(texts, where: str = "texts") -> list[str]:

@@ -80,6 +80,22 @@ def test_non_str_passage_and_documents(ce, emb):
         ce.rank("q", "a single string")
 
 
+@pytest.mark.parametrize("call, where", [
+    (lambda ce, emb, bad: ce.predict([("q", "p"), (bad, "p")]), r"pairs\[1\]\[0\] \(query\)"),
+    (lambda ce, emb, bad: ce.predict([("q", "p" + bad)]), r"pairs\[0\]\[1\] \(passage\)"),
+    (lambda ce, emb, bad: ce.rank("q", ["a", bad]), r"documents\[1\]"),
+    (lambda ce, emb, bad: ce.explain(bad, "p"), "query"),
+    (lambda ce, emb, bad: emb.encode(["a", "b", "ok " + bad]), r"texts\[2\]"),
+    (lambda ce, emb, bad: emb.encode(["a"], prompt=bad), "prompt"),
+])
+@pytest.mark.parametrize("bad", ["\ud800", "\udcff"])  # a high half alone; an undecodable byte (surrogateescape)
+def test_a_lone_surrogate_is_a_value_error_naming_where(ce, emb, call, where, bad):
+    """Python strs may hold half of a UTF-16 pair (from a JSON escape or an undecodable byte); the tokenizer
+    refuses them with a TypeError about its own types. They are refused first, with the place named."""
+    with pytest.raises(ValueError, match=where + r" is not valid Unicode text: .*U\+D[8C][0F][0F]"):
+        call(ce, emb, bad)
+
+
 @pytest.mark.parametrize("pair", [("only one",), ("a", "b", "c"), [], 42])
 def test_a_pair_that_is_not_two_items_is_a_value_error(ce, pair):
     with pytest.raises(ValueError, match=r"pairs\[1\] must be a \(query, passage\) pair"):

@@ -356,6 +356,11 @@ def test_openai_client_sees_the_errors(url):
 # Every error status
 # --------------------------------------------------------------------------------------------------
 
+def _escaped(body: dict) -> bytes:
+    """``body`` as JSON bytes with every non-ASCII character escaped, lone surrogates included."""
+    return json.dumps(body, ensure_ascii=True).encode("ascii")
+
+
 @pytest.mark.parametrize("path, body, error_type, message", [
     ("/rerank", b"{not json", "Validation", "not valid JSON"),
     ("/rerank", b"[1, 2]", "Validation", "must be a JSON object, got array"),
@@ -381,6 +386,15 @@ def test_openai_client_sees_the_errors(url):
     ("/v1/rerank", {"query": "q", "documents": []}, "Empty", "`documents` cannot be empty"),
     ("/v1/embeddings", {"input": ["a"], "encoding_format": "int8"}, "Validation", "`encoding_format`"),
     ("/v1/embeddings", {"input": ["a"] * 2049}, "Validation", "maximum allowed batch size 2048"),
+    # JSON may escape half of a UTF-16 pair alone; sent as such (httpx's json= would refuse to encode it)
+    ("/rerank", _escaped({"query": "\ud800", "texts": ["a"]}), "Validation",
+     r"`query` is not valid Unicode text.*\\ud800"),
+    ("/rerank", _escaped({"query": "q", "texts": ["a", "b\udc00"]}), "Validation",
+     r"`texts\[1\]` is not valid Unicode"),
+    ("/embed", _escaped({"inputs": "\udfff"}), "Validation", r"`inputs` is not valid Unicode text"),
+    ("/v1/rerank", _escaped({"query": "q", "documents": [{"text": "\ud83d"}]}), "Validation",
+     r"`documents\[0\]\.text` is not valid Unicode"),
+    ("/v1/embeddings", _escaped({"input": ["ok", "\ud83d"]}), "Validation", r"`input\[1\]` is not valid Unicode"),
 ])
 def test_bad_requests_get_422_in_tei_shape(client, path, body, error_type, message):
     response = client.post(path, content=body) if isinstance(body, bytes) else client.post(path, json=body)

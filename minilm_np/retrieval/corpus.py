@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..text.passages import SPLIT_MODES, split_text
+from ..validate import lone_surrogate
 
 
 TITLE_SEPARATOR = " "  # BEIR's SentenceBERT default ``sep``
@@ -163,6 +164,11 @@ def _read_jsonl(path: Path, encoding: str) -> Corpus:
         title = record.get("title")
         if title is not None and not isinstance(title, str):
             raise CorpusError(f'{path} line {number}: "title" must be a string, got {type(title).__name__}')
+        for name, value in ((key, ident), ("title", title), ("text", text)):
+            at = lone_surrogate(value) if isinstance(value, str) else None
+            if at is not None:  # JSON can escape half of a UTF-16 pair alone; no tokenizer or file can take it
+                raise CorpusError(f'{path} line {number}: "{name}" is not valid Unicode text (a lone surrogate, '
+                                  f'\\u{ord(value[at]):04x}, at character {at})')
         passage = join_title(title, text)
         if passage:
             ids.append(str(ident))

@@ -6,8 +6,9 @@ Errors take TEI's shape (>= 1.9, router/src/lib.rs ``ErrorResponse``): ``{"error
 like every other malformed body (TEI answers 400); a body over the payload limit is 413.
 
 Every field is checked here, before anything is queued or tokenized, and a wrong one is named with its JSON
-type: ``invalid type for `texts[2]`: expected a string, got integer``. Unknown fields are ignored, as TEI's
-serde structs and Cohere's and OpenAI's APIs ignore them.
+type: ``invalid type for `texts[2]`: expected a string, got integer``. A string with a lone surrogate (a
+``"\\ud800"`` escape without its pair: valid JSON, not text) is refused the same way. Unknown fields are
+ignored, as TEI's serde structs and Cohere's and OpenAI's APIs ignore them.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
+from ..validate import lone_surrogate
 from .limits import Limits
 
 STATUS = {"Validation": 422, "Tokenizer": 422, "Empty": 422, "Overloaded": 429, "Backend": 424, "Unhealthy": 503}
@@ -146,6 +148,15 @@ def _string(data: dict, key: str) -> str:
     value = _required(data, key)
     if not isinstance(value, str):
         raise ApiError("Validation", f"invalid type for `{key}`: expected a string, got {_kind(value)}")
+    return _text(value, key)
+
+
+def _text(value: str, field: str) -> str:
+    """A JSON string that is text: JSON may escape half of a UTF-16 pair alone, which no tokenizer reads."""
+    at = lone_surrogate(value)
+    if at is not None:
+        raise ApiError("Validation", f"`{field}` is not valid Unicode text: it has a lone surrogate, "
+                                     f"\\u{ord(value[at]):04x}, at character {at}")
     return value
 
 
@@ -171,18 +182,19 @@ def _strings(value, field: str) -> list[str]:
             raise ApiError("Validation", f"invalid type for `{field}[{i}]`: expected a string, got {_kind(item)}"
                                          + (" (token ids are not accepted; send text)" if _kind(item) in
                                             ("integer", "array") else ""))
+        _text(item, f"{field}[{i}]")
     return value
 
 
 def _one_or_many(value, field: str) -> list[str]:
-    return [value] if isinstance(value, str) else _strings(value, field)
+    return [_text(value, field)] if isinstance(value, str) else _strings(value, field)
 
 
 def _document_text(document, i: int) -> str:
     if isinstance(document, str):
-        return document
+        return _text(document, f"documents[{i}]")
     if isinstance(document, dict) and isinstance(document.get("text"), str):
-        return document["text"]
+        return _text(document["text"], f"documents[{i}].text")
     raise ApiError("Validation", f"invalid type for `documents[{i}]`: expected a string or an object with a "
                                  f"string `text`, got {_kind(document)}")
 
