@@ -25,6 +25,8 @@ def run_sorted(sequences: Sequence, forward: Callable[[list], np.ndarray], *, ba
                workers: int = 1, max_tokens: int = MAX_BATCH_TOKENS) -> np.ndarray:
     """``forward(batch)`` -> [b, *out_shape] for each length-sorted batch of ``sequences`` (each with
     ``.ids``); returns [n, *out_shape] float32, rows in input order. ``progress(b)`` after each batch."""
+    if progress is not None and not callable(progress):  # before any batch runs, not after the first
+        raise TypeError(f"progress must be a function taking a count, or None; got {type(progress).__name__}")
     out = np.empty((len(sequences), *out_shape), dtype=np.float32)
     order = sorted(range(len(sequences)), key=lambda i: -len(sequences[i].ids))  # longest first
     if workers > 1:  # enough batches to keep every worker busy

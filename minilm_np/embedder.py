@@ -105,7 +105,7 @@ class Embedder(Encoder):
         out = out[:, :dim]
         if normalize:
             out = l2_normalize(out)
-        if precision != "float32" and len(out):
+        if precision != "float32":
             out = quantize_embeddings(out, precision)
         return out
 

@@ -119,3 +119,33 @@ def test_quantize_embeddings_formulas():
         quantize_embeddings(x[:1], "int8")
     with pytest.raises(ValueError, match="precision must be one of"):
         quantize_embeddings(x, "int4")
+
+
+@pytest.mark.parametrize("precision, width, dtype", [("int8", 9, np.int8), ("uint8", 9, np.uint8),
+                                                     ("binary", 2, np.int8), ("ubinary", 2, np.uint8)])
+def test_quantize_embeddings_edge_cases(precision, width, dtype):
+    from minilm_np import quantize_embeddings
+    x = np.float32([[-1.0, 0.0, 0.5, 2.0, 0.1, -0.1, 0.3, 0.2, 1.0], [1.0, 0.0, -0.5, -2.0, 0.1, 0.1, 0.3, -0.2, 1.0]])
+    none = quantize_embeddings(x[:0], precision)  # no embeddings: none back, of the precision's type and width
+    assert none.shape == (0, width) and none.dtype == dtype
+    assert np.array_equal(quantize_embeddings(x.tolist(), precision), quantize_embeddings(x, precision))
+    bad = x.copy()
+    bad[1, 3] = np.nan
+    with pytest.raises(ValueError, match="embeddings contain NaN or infinite values"):
+        quantize_embeddings(bad, precision)
+    with pytest.raises(ValueError, match="embeddings must be a 1-D or 2-D array of numbers, got 3-D"):
+        quantize_embeddings(x[None], precision)
+
+
+def test_quantize_embeddings_ranges_and_calibration_must_fit():
+    from minilm_np import quantize_embeddings
+    x = np.float32([[-1.0, 0.0, 0.5], [1.0, 0.5, -0.5]])
+    with pytest.raises(ValueError, match=r"ranges must be \[2, 3\] .* got \[2, 2\]"):
+        quantize_embeddings(x, "int8", ranges=np.float32([[0, 0], [1, 1]]))
+    with pytest.raises(ValueError, match=r"calibration_embeddings must be \[m, 3\] with m >= 1, got \[4\]"):
+        quantize_embeddings(x, "uint8", calibration_embeddings=np.float32([0, 1, 2, 3]))
+    with pytest.raises(ValueError, match=r"calibration_embeddings must be \[m, 3\] with m >= 1, got \[0, 3\]"):
+        quantize_embeddings(x, "uint8", calibration_embeddings=x[:0])
+    ranges = np.stack([x.min(axis=0), x.max(axis=0)])  # what calibrating on x means
+    assert np.array_equal(quantize_embeddings(x[:1], "uint8", calibration_embeddings=x),
+                          quantize_embeddings(x[:1], "uint8", ranges=ranges))

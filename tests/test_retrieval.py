@@ -57,6 +57,13 @@ def test_top_k_rejects_bad_input():
         top_k_indices(np.ones((2, 2)), 1)
 
 
+def test_cosine_scores_reject_what_is_not_a_matrix_and_its_vector():
+    with pytest.raises(ValueError, match=r"the matrix must be \[n, d\], got shape \(3,\)"):
+        cosine_scores(np.ones(3, np.float32), np.ones(3, np.float32))  # arguments the wrong way round
+    with pytest.raises(ValueError, match="query vector has dimension 3, the index 4"):
+        cosine_scores(np.ones((2, 4), np.float32), np.ones(3, np.float32))
+
+
 def test_cosine_order_is_euclidean_order():
     rng = np.random.default_rng(1)
     m = rng.normal(size=(50, 8)).astype(np.float32)

@@ -124,10 +124,19 @@ def test_top_k_larger_than_the_list_returns_every_hit(ce):
     ({"batch_size": 0}, ValueError, "batch_size must be positive, got 0"),
     ({"batch_size": 2.5}, TypeError, "batch_size must be an int, got float"),
     ({"activation": "relu"}, ValueError, "activation must be one of"),
-    ({"activation": "softmax"}, ValueError, "'softmax' over the one label of .* is 1.0 for every pair; use 'sigmoid'")])
+    ({"activation": "softmax"}, ValueError, "'softmax' over the one label of .* is 1.0 for every pair; use 'sigmoid'"),
+    ({"progress": 3}, TypeError, "progress must be a function taking a count, or None; got int")])
 def test_bad_options(ce, kwargs, err, message):
     with pytest.raises(err, match=message):
         ce.predict([("q", "p")], **kwargs)
+
+
+def test_a_progress_that_cannot_be_called_is_refused_before_any_work(emb):
+    calls = []
+    with pytest.raises(TypeError, match="progress must be a function taking a count, or None; got str"):
+        emb.encode(["a", "b"], progress="tqdm", batch_size=1)
+    emb.encode(["a", "b"], progress=calls.append, batch_size=1)
+    assert calls == [1, 1]
 
 
 def test_softmax_is_over_the_labels_of_a_multi_label_model(ce3):

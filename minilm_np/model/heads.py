@@ -132,19 +132,32 @@ def quantize_embeddings(embeddings: np.ndarray, precision: str, ranges: np.ndarr
     "float32": unchanged; "int8" / "uint8": [n, D], each dimension cut into 256 equal buckets between
     its minimum and maximum over ``calibration_embeddings`` (default: ``embeddings`` themselves, which
     needs at least two), or the given ``ranges`` [2, D]; "binary" / "ubinary": [n, ceil(D / 8)], the
-    signs packed 8 to a byte (int8 = the uint8 value - 128).
+    signs packed 8 to a byte (int8 = the uint8 value - 128). A list is taken as an array; no embeddings
+    ([0, D]) give none, of the precision's type; NaN or infinite values are refused (but for "float32").
     """
     if precision not in PRECISIONS:
         raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")
     if precision == "float32":
-        return embeddings.astype(np.float32)
+        return np.asarray(embeddings).astype(np.float32)
+    embeddings = _embeddings(embeddings, "embeddings")
     if precision in ("int8", "uint8"):
+        dtype = np.uint8 if precision == "uint8" else np.int8
+        if embeddings.size == 0 and ranges is None and calibration_embeddings is None:
+            return np.empty(embeddings.shape, dtype)  # nothing to calibrate on, nothing to quantize
         if ranges is None:
-            calibration = embeddings if calibration_embeddings is None else calibration_embeddings
+            calibration = embeddings if calibration_embeddings is None else \
+                _embeddings(calibration_embeddings, "calibration_embeddings")
             if calibration_embeddings is None and (embeddings.ndim == 1 or embeddings.shape[0] == 1):
                 raise ValueError(f"cannot compute {precision} quantization ranges from a single embedding; "
                                  f"pass ranges or calibration_embeddings")
+            if calibration.ndim != 2 or calibration.shape[0] == 0 or calibration.shape[1] != embeddings.shape[-1]:
+                raise ValueError(f"calibration_embeddings must be [m, {embeddings.shape[-1]}] with m >= 1, "
+                                 f"got {list(calibration.shape)}")
             ranges = np.vstack((np.min(calibration, axis=0), np.max(calibration, axis=0)))  # [2, D]
+        ranges = _embeddings(ranges, "ranges")
+        if ranges.shape != (2, embeddings.shape[-1]):
+            raise ValueError(f"ranges must be [2, {embeddings.shape[-1]}] (each dimension's minimum and maximum) "
+                             f"for {embeddings.shape[-1]}-dimensional embeddings, got {list(ranges.shape)}")
         ranges = ranges.astype(np.float32, copy=False)
         starts = ranges[0, :]
         steps = (ranges[1, :] - starts) / 255
@@ -153,3 +166,13 @@ def quantize_embeddings(embeddings: np.ndarray, precision: str, ranges: np.ndarr
         return q_vals.astype(np.uint8) if precision == "uint8" else (q_vals - 128).astype(np.int8)
     packed = np.packbits(embeddings > 0, axis=-1)  # [n, ceil(D / 8)] uint8
     return (packed - 128).astype(np.int8) if precision == "binary" else packed
+
+
+def _embeddings(values, name: str) -> np.ndarray:
+    """``values`` as a 1-D or 2-D array of finite floats, or a ValueError naming ``name``."""
+    array = np.asarray(values)
+    if array.dtype.kind not in "fiu" or array.ndim not in (1, 2):
+        raise ValueError(f"{name} must be a 1-D or 2-D array of numbers, got {array.ndim}-D of {array.dtype}")
+    if not np.isfinite(array).all():
+        raise ValueError(f"{name} contain NaN or infinite values, which have no quantized form")
+    return array

@@ -113,6 +113,8 @@ def cosine_scores(matrix: np.ndarray, query_vector: np.ndarray) -> np.ndarray:
     The query is cast to the matrix's dtype first, so NumPy multiplies the (possibly memory-mapped)
     matrix in place instead of promoting a copy of it.
     """
+    if np.ndim(matrix) != 2:
+        raise ValueError(f"the matrix must be [n, d], got shape {np.shape(matrix)}")
     q = np.asarray(query_vector, dtype=matrix.dtype).reshape(-1)  # [d]
     if q.shape[0] != matrix.shape[1]:
         raise ValueError(f"query vector has dimension {q.shape[0]}, the index {matrix.shape[1]}")
