@@ -54,6 +54,8 @@ def test_rerank_returns_the_best_copies_with_relevance_score(cities, tiny_cross_
     assert [d.metadata["relevance_score"] for d in everything] == \
         [h["score"] for h in tiny_cross_encoder.rank(QUERY, cities, activation="sigmoid")]
     assert MiniLMRerank(tiny_cross_encoder).compress_documents([], QUERY) == []
+    with pytest.raises(ValueError, match="top_n must be positive, got 0"):  # its own name, not rank's top_k
+        MiniLMRerank(tiny_cross_encoder, top_n=0).compress_documents(documents, QUERY)
 
 
 def test_retrieve_then_rerank_in_contextual_compression_retriever(cities, tiny_embedder, tiny_cross_encoder):

@@ -67,6 +67,8 @@ def test_rerank_returns_the_best_nodes_with_scores(cities, tiny_cross_encoder):
     expected = tiny_cross_encoder.rank(QUERY, cities, activation="sigmoid")  # run another number of threads
     assert [n.node.node_id for n in everything] == [f"n{h['corpus_id']}" for h in expected]
     assert_batch_invariant([n.score for n in everything], [h["score"] for h in expected], atol=1e-5)
+    with pytest.raises(ValueError, match="top_n must be positive, got 0"):  # its own name, not rank's top_k
+        MiniLMRerank(tiny_cross_encoder, top_n=0).postprocess_nodes(nodes, query_str=QUERY)
     with pytest.raises(ValueError, match="needs the query"):
         rerank.postprocess_nodes(nodes)
 

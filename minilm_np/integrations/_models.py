@@ -1,9 +1,10 @@
 """The ``model`` argument every adapter takes: a size ("L-6"), a Hub id, a directory, an already-loaded
-model, or None for the library's default."""
+model, or None for the library's default; and the rerankers' ``top_n``."""
 
 from __future__ import annotations
 
 from minilm_np import CrossEncoder, Embedder
+from minilm_np.validate import check_positive_int
 
 
 def load(cls: type[CrossEncoder] | type[Embedder], model, threads: int | None, kernels: str | None = None):
@@ -23,3 +24,9 @@ def load(cls: type[CrossEncoder] | type[Embedder], model, threads: int | None, k
         return cls.from_pretrained(**options)
     return cls.from_pretrained(model, **options)
 
+
+
+def top_n(value) -> int | None:
+    """A reranker's ``top_n`` (LangChain's and LlamaIndex's name for what ``rank`` calls ``top_k``), checked
+    under its own name: None keeps every document."""
+    return None if value is None else check_positive_int(value, "top_n")

@@ -22,7 +22,7 @@ from pydantic import ConfigDict, PrivateAttr
 
 from minilm_np import CrossEncoder, Embedder
 
-from ._models import load
+from ._models import load, top_n
 
 
 class MiniLMEmbeddings(Embeddings):
@@ -75,7 +75,7 @@ class MiniLMRerank(BaseDocumentCompressor):
 
     def compress_documents(self, documents: Sequence[Document], query: str,
                            callbacks: Callbacks | None = None) -> Sequence[Document]:
-        hits = self._cross_encoder.rank(query, [d.page_content for d in documents], top_k=self.top_n,
+        hits = self._cross_encoder.rank(query, [d.page_content for d in documents], top_k=top_n(self.top_n),
                                         batch_size=self.batch_size, activation=self.activation,
                                         long_passages=self.long_passages, stride=self.stride)
         ranked = []

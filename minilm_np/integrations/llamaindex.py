@@ -23,7 +23,7 @@ from llama_index.core.schema import MetadataMode, NodeWithScore, QueryBundle
 
 from minilm_np import CrossEncoder, Embedder
 
-from ._models import load
+from ._models import load, top_n
 
 
 class MiniLMEmbedding(BaseEmbedding):
@@ -108,7 +108,7 @@ class MiniLMRerank(BaseNodePostprocessor):
         if query_bundle is None:
             raise ValueError("MiniLMRerank needs the query: pass query_bundle or query_str")
         texts = [n.node.get_content(metadata_mode=MetadataMode.EMBED) for n in nodes]
-        hits = self._cross_encoder.rank(query_bundle.query_str, texts, top_k=self.top_n,
+        hits = self._cross_encoder.rank(query_bundle.query_str, texts, top_k=top_n(self.top_n),
                                         batch_size=self.batch_size, activation=self.activation,
                                         long_passages=self.long_passages, stride=self.stride)
         return [NodeWithScore(node=nodes[h["corpus_id"]].node, score=h["score"]) for h in hits]
