@@ -86,6 +86,33 @@ def test_truncated_columns_are_refused_at_open(tmp_path, index):
         load_index(tmp_path / "idx")
 
 
+@pytest.mark.parametrize("name", ["embeddings.npy", "texts.offsets.npy"])
+@pytest.mark.parametrize("damage, numpy_says", [(lambda data: b"", "EOFError"),  # an empty file
+                                                (lambda data: data[:20] + b"(" + data[21:], "")])  # its header
+def test_a_damaged_npy_file_is_an_index_format_error(tmp_path, index, name, damage, numpy_says):
+    index.save(tmp_path / "idx")
+    path = tmp_path / "idx" / name
+    path.write_bytes(damage(path.read_bytes()))
+    with pytest.raises(IndexFormatError, match=f"{name}: cannot be read as a .npy array \\({numpy_says}"):
+        load_index(tmp_path / "idx")
+
+
+def test_a_string_damaged_after_writing_is_an_index_format_error_naming_it(tmp_path):
+    strings = ["first", "café", "last"]
+    with IndexWriter(tmp_path / "idx", count=3) as w:
+        w.put(np.arange(3), np.eye(3, 4, dtype=np.float32) + 1e-3)
+        w.add_passages(["1", "2", "3"], strings)
+        w.commit(embedder="e", corpus={}, shards=[])
+    data = bytearray((tmp_path / "idx" / "texts.utf8").read_bytes())
+    data[data.index("é".encode()) + 1] = 0x41  # the second byte of é: no longer UTF-8
+    (tmp_path / "idx" / "texts.utf8").write_bytes(bytes(data))
+    texts = load_index(tmp_path / "idx").texts  # opening reads no text
+    assert texts[0] == "first" and texts[2] == "last"
+    for read in (lambda: texts[1], lambda: list(texts)):
+        with pytest.raises(IndexFormatError, match=r"texts.utf8: string 1 \(bytes 5-10\) is not valid UTF-8"):
+            read()
+
+
 def test_corpus_digest_tells_passages_apart():
     assert corpus_digest(["1"], ["ab"]) == corpus_digest(["1"], ["ab"])
     assert corpus_digest(["1"], ["ab"]) != corpus_digest(["1a"], ["b"])  # delimited, not concatenated

@@ -47,6 +47,7 @@ import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
+from tokenize import TokenError
 
 import numpy as np
 
@@ -76,13 +77,14 @@ class StringColumn(Sequence):
     sequence with the same strings, so ``loaded.ids == ["a", "b"]`` works as it did with lists.
     """
 
-    def __init__(self, data: bytes | mmap.mmap, offsets: np.ndarray):
+    def __init__(self, data: bytes | mmap.mmap, offsets: np.ndarray, source: str = "a string column"):
         self._data = data  # the UTF-8 bytes (a read-only map when opened from disk)
         self._offsets = offsets  # int64 [n + 1], possibly memory-mapped
+        self._source = source  # named when a string does not decode
 
     @classmethod
     def open(cls, data_file: Path, offsets_file: Path) -> StringColumn:
-        offsets = np.load(offsets_file, mmap_mode="r", allow_pickle=False)
+        offsets = load_npy(offsets_file, mmap_mode="r")
         with open(data_file, "rb") as f:
             size = os.fstat(f.fileno()).st_size
             data = mmap.mmap(f.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
@@ -91,7 +93,7 @@ class StringColumn(Sequence):
         if int(offsets[0]) != 0 or int(offsets[-1]) != size:
             raise IndexFormatError(f"{offsets_file}: offsets run from {int(offsets[0])} to {int(offsets[-1])}, "
                                    f"but {data_file.name} holds {size} bytes")
-        return cls(data, offsets)
+        return cls(data, offsets, str(data_file))
 
     def __len__(self) -> int:
         return self._offsets.shape[0] - 1
@@ -104,13 +106,20 @@ class StringColumn(Sequence):
         if not -n <= i < n:
             raise IndexError(f"index {i} out of range for {n} strings")
         i %= n
-        return self._data[int(self._offsets[i]):int(self._offsets[i + 1])].decode("utf-8")
+        return self._decode(int(self._offsets[i]), int(self._offsets[i + 1]), i)
 
     def __iter__(self) -> Iterator[str]:
         for start in range(0, len(self), 65536):  # read the offsets a block at a time
             ends = self._offsets[start:start + 65537].tolist()
-            for a, b in zip(ends, ends[1:]):
-                yield self._data[a:b].decode("utf-8")
+            for i, (a, b) in enumerate(zip(ends, ends[1:]), start=start):
+                yield self._decode(a, b, i)
+
+    def _decode(self, start: int, end: int, i: int) -> str:
+        try:
+            return self._data[start:end].decode("utf-8")
+        except UnicodeDecodeError as e:  # the file was damaged after it was written (load_index(verify=True))
+            raise IndexFormatError(f"{self._source}: string {i} (bytes {start}-{end}) is not valid UTF-8 "
+                                   f"({e.reason} at byte {start + e.start})") from None
 
     def __eq__(self, other) -> bool:
         if not isinstance(other, Sequence) or isinstance(other, (str, bytes)) or len(other) != len(self):
@@ -162,14 +171,20 @@ def read_description(path: Path, version: int, fields: Sequence[tuple[str, type]
 def open_matrix(path: Path, description: dict, described_in: str, *, mmap_vectors: bool = True) -> np.ndarray:
     """The float32 [count, dim] matrix at ``path``, memory-mapped read-only (or read when not
     ``mmap_vectors``), checked against the count and dim its description gives."""
-    try:
-        matrix = np.load(path, mmap_mode="r" if mmap_vectors else None, allow_pickle=False)
-    except ValueError as e:
-        raise IndexFormatError(f"{path}: cannot be read as a .npy array ({e})") from None
+    matrix = load_npy(path, mmap_mode="r" if mmap_vectors else None)
     if matrix.dtype != np.float32 or matrix.shape != (description["count"], description["dim"]):
         raise IndexFormatError(f"{path}: holds {matrix.dtype} {matrix.shape}, {described_in} says "
                                f"float32 ({description['count']}, {description['dim']})")
     return matrix
+
+
+def load_npy(path: Path, mmap_mode: str | None) -> np.ndarray:
+    """The array in a .npy file; a damaged or empty file is an IndexFormatError naming it (np.load raises
+    ValueError, EOFError, or a SyntaxError or TokenError from parsing the header)."""
+    try:
+        return np.load(path, mmap_mode=mmap_mode, allow_pickle=False)
+    except (ValueError, EOFError, SyntaxError, TokenError) as e:
+        raise IndexFormatError(f"{path}: cannot be read as a .npy array ({type(e).__name__}: {e})") from None
 
 
 def open_files(directory: Path, manifest: dict, *, mmap_vectors: bool = True
