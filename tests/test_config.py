@@ -30,7 +30,14 @@ def test_num_labels_follows_id2label_like_transformers():
     ({"hidden_size": 30}, "not divisible"),
     ({"model_type": "roberta"}, "model_type 'roberta'"),
     ({"num_hidden_layers": 0}, "num_hidden_layers must be positive"),
-    ({"hidden_size": "big"}, "wrong type"),
+    ({"hidden_size": "big"}, 'hidden_size must be an integer, got "big"'),
+    # what int() would quietly turn into another model
+    ({"num_attention_heads": True}, "num_attention_heads must be an integer, got true"),
+    ({"num_hidden_layers": 1.5}, "num_hidden_layers must be an integer, got 1.5"),
+    ({"hidden_size": "32"}, 'hidden_size must be an integer, got "32"'),
+    ({"layer_norm_eps": True}, "layer_norm_eps must be a number, got true"),
+    ({"pad_token_id": []}, r"pad_token_id must be an integer, got \[\]"),
+    ({"model_type": ["bert"]}, r"model_type \['bert'\] is not supported"),
 ])
 def test_unsupported_or_invalid_configs_are_refused_by_name(change, words):
     with pytest.raises(ConfigError, match=words):

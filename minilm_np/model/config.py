@@ -12,6 +12,7 @@ here: they are in ``minilm_np.checkpoint.names``.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from ..errors import ConfigError
@@ -104,21 +105,24 @@ class BertConfig:
         try:
             labels = tuple(str(id2label[k]) for k in sorted(id2label, key=int)) if isinstance(id2label, dict) else ()
             cfg = cls(
-                vocab_size=int(d["vocab_size"]),
-                hidden_size=int(d["hidden_size"]),
-                num_hidden_layers=int(d["num_hidden_layers"]),
-                num_attention_heads=int(d["num_attention_heads"]),
-                intermediate_size=int(d["intermediate_size"]),
-                max_position_embeddings=int(d["max_position_embeddings"]),
-                type_vocab_size=0 if body.token_types == "none" else int(d.get("type_vocab_size", 2)),
-                layer_norm_eps=float(body.fixed_layer_norm_eps or d.get("layer_norm_eps", 1e-12)),
-                num_labels=int(num_labels),
+                vocab_size=_integer(d["vocab_size"], "vocab_size", source),
+                hidden_size=_integer(d["hidden_size"], "hidden_size", source),
+                num_hidden_layers=_integer(d["num_hidden_layers"], "num_hidden_layers", source),
+                num_attention_heads=_integer(d["num_attention_heads"], "num_attention_heads", source),
+                intermediate_size=_integer(d["intermediate_size"], "intermediate_size", source),
+                max_position_embeddings=_integer(d["max_position_embeddings"], "max_position_embeddings", source),
+                type_vocab_size=0 if body.token_types == "none" else _integer(d.get("type_vocab_size", 2),
+                                                                              "type_vocab_size", source),
+                layer_norm_eps=_number(body.fixed_layer_norm_eps or d.get("layer_norm_eps", 1e-12), "layer_norm_eps",
+                                       source),
+                num_labels=_integer(num_labels, "num_labels", source),
                 hidden_act=str(d.get("hidden_act", "gelu")),
                 position_embedding_type=str(d.get("position_embedding_type", "absolute")),
-                pad_token_id=int(d.get("pad_token_id") or 0),
+                pad_token_id=_optional_integer(d.get("pad_token_id"), "pad_token_id", source) or 0,
                 model_type=model_type,
                 architecture=architecture,
-                embedding_size=_optional_int(d.get("embedding_size", body.default_embedding_size)),
+                embedding_size=_optional_integer(d.get("embedding_size", body.default_embedding_size), "embedding_size",
+                                                 source),
                 id2label=labels,
             )
         except (TypeError, ValueError) as e:
@@ -167,7 +171,7 @@ def _architecture(d: dict, source: str) -> tuple[str, str | None]:
         from_arch = from_arch or ARCHITECTURE_PREFIXES[family]
     if model_type is None:
         model_type = from_arch or "bert"
-    if model_type not in BODIES:
+    if not isinstance(model_type, str) or model_type not in BODIES:
         raise ConfigError(f"{source}: model_type {model_type!r} is not supported; supported: "
                           f"{', '.join(BODIES)} ({SUPPORTED_NAMES})")
     if from_arch is not None and from_arch != model_type:
@@ -175,8 +179,22 @@ def _architecture(d: dict, source: str) -> tuple[str, str | None]:
     return model_type, (archs[0] if archs else None)
 
 
-def _optional_int(value) -> int | None:
-    return None if value is None else int(value)
+def _integer(value, name: str, source: str) -> int:
+    """A JSON integer, as transformers' modules need it: not a bool, a fraction or a numeric string, which
+    int() would quietly turn into another model (``"num_attention_heads": true`` is one head)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ConfigError(f"{source}: {name} must be an integer, got {json.dumps(value)}")
+    return value
+
+
+def _optional_integer(value, name: str, source: str) -> int | None:
+    return None if value is None else _integer(value, name, source)
+
+
+def _number(value, name: str, source: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ConfigError(f"{source}: {name} must be a number, got {json.dumps(value)}")
+    return float(value)
 
 
 # DistilBERT's config.json names -> the BERT names used above.
