@@ -125,6 +125,18 @@ def test_embedder_ignores_classifier_and_buffers(tmp_path):
     assert emb.encode(["abc"]).shape == (1, 16)
 
 
+def test_tensors_the_config_does_not_describe_are_warned_about(tmp_path, recwarn):
+    d = make_checkpoint(tmp_path / "m")
+    CrossEncoder.from_pretrained(d)
+    assert not recwarn.list  # a checkpoint that matches its config loads quietly
+    config = json.loads((d / "config.json").read_text())
+    (d / "config.json").write_text(json.dumps({**config, "num_hidden_layers": config["num_hidden_layers"] - 1}))
+    last = config["num_hidden_layers"] - 1
+    with pytest.warns(UserWarning, match=rf"16 tensor\(s\) that the config does not describe were left out "
+                                         rf"\(encoder\.layer\.{last}\..*num_hidden_layers"):
+        CrossEncoder.from_pretrained(d)  # one layer fewer: a different model, as transformers warns
+
+
 def test_only_a_directory_without_modules_json_is_warned_about(tmp_path, recwarn):
     Embedder.from_pretrained(MODELS / "tiny-embedder")
     assert not recwarn.list

@@ -16,6 +16,7 @@ Linear weights keep the checkpoint's (out, in) layout; ``ops.linear`` multiplies
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -197,6 +198,11 @@ def arrange(tensors: dict[str, np.ndarray], config: BertConfig, head: bool,
     check = check_tensors(tensors, config, head)
     if not check.ok:
         raise WeightsError(f"{source}: {check.describe()}")
+    if check.unexpected:  # as transformers warns of weights "not used when initializing" the model
+        shown = ", ".join(check.unexpected[:4]) + (", ..." if len(check.unexpected) > 4 else "")
+        warnings.warn(f"{source}: {len(check.unexpected)} tensor(s) that the config does not describe were left "
+                      f"out ({shown}); if config.json disagrees with the weights (num_hidden_layers, say), the "
+                      f"model that runs is not the one that was trained", stacklevel=2)
     table = TABLES[config.model_type]
     by_canonical = {canonical_name(k, config.model_type): v for k, v in tensors.items()}
     arrays = {name: _finite_float32(by_canonical[name], name, source) for name in expected_shapes(config, head)}
