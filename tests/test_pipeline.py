@@ -57,6 +57,12 @@ def _edit(path, **changes):
     path.write_text(json.dumps(cfg))
 
 
+def _edit_module(d, i, **changes):
+    modules = json.loads((d / "modules.json").read_text())
+    modules[i].update(changes)
+    (d / "modules.json").write_text(json.dumps(modules))
+
+
 @pytest.mark.parametrize("change, words", [
     (lambda d: _edit(d / "1_Pooling" / "config.json", pooling_mode=["mean", "attention"]),
      "pooling mode attention is not supported"),
@@ -75,6 +81,17 @@ def _edit(path, **changes):
     (lambda d: _edit(d / "config_sentence_transformers.json", default_prompt_name="search"),
      "default_prompt_name 'search' is not one of the prompts"),
     (lambda d: (d / "2_Dense" / "model.safetensors").unlink(), "no weights file in .*2_Dense"),
+    # files that are JSON but not the shape sentence-transformers writes (found by fuzzing them)
+    (lambda d: _edit_module(d, 1, path=["1_Pooling"]), r"module path \['1_Pooling'\] is not a folder inside"),
+    (lambda d: _edit_module(d, 1, path="../1_Pooling"), "module path '../1_Pooling' is not a folder inside"),
+    (lambda d: _edit_module(d, 1, path="/etc"), "module path '/etc' is not a folder inside"),
+    (lambda d: _edit(d / "1_Pooling" / "config.json", embedding_dimension="x"),
+     'the embedding dimension must be an integer, got "x"'),
+    (lambda d: (d / "2_Dense" / "config.json").write_text("[16, 32]"), "2_Dense/config.json: expected a JSON object"),
+    (lambda d: _edit(d / "2_Dense" / "config.json", activation_function=["tanh"]),
+     r"Dense activation_function \['tanh'\] is not supported"),
+    (lambda d: _edit(d / "config_sentence_transformers.json", default_prompt_name={"query": 1}),
+     "default_prompt_name {'query': 1} is not one of the prompts"),
 ])
 def test_what_the_engine_does_not_know_is_refused_in_one_line(tmp_path, change, words):
     d = pipeline_dir(tmp_path, "mean-dense-normalize")

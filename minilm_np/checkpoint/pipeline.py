@@ -80,7 +80,7 @@ def read_pipeline(model_dir: Path) -> Pipeline:
     transformer_dir, pooling, include_prompt, dimension, steps = None, ("mean",), True, None, []
     for m in modules:
         kind = _module_kind(m, modules_file)
-        sub = model_dir / m.get("path", "")
+        sub = model_dir / _module_path(m, modules_file)
         if kind == "Transformer":
             transformer_dir = sub
         elif kind == "Pooling":
@@ -104,6 +104,14 @@ def _module_kind(m, modules_file: Path) -> str:
     return kind
 
 
+def _module_path(m: dict, modules_file: Path) -> str:
+    """A module's folder, relative to the model directory and inside it."""
+    path = m.get("path", "")
+    if not isinstance(path, str) or Path(path).is_absolute() or ".." in Path(path).parts:
+        raise ConfigError(f"{modules_file}: module path {path!r} is not a folder inside the model directory")
+    return path
+
+
 def _read_pooling(path: Path) -> tuple[tuple[str, ...], bool, int | None]:
     """(modes, include_prompt, embedding_dimension) from a Pooling config.json, either format."""
     cfg = _read_json(path)
@@ -124,13 +132,17 @@ def _read_pooling(path: Path) -> tuple[tuple[str, ...], bool, int | None]:
     else:  # classic flags; none set means mean, as sentence-transformers 6 reads them
         modes = tuple(mode for flag, mode in _POOLING_FLAGS.items() if cfg.get(flag)) or ("mean",)
     dimension = cfg.get("embedding_dimension", cfg.get("word_embedding_dimension"))
-    return modes, bool(cfg.get("include_prompt", True)), None if dimension is None else int(dimension)
+    if dimension is not None and (isinstance(dimension, bool) or not isinstance(dimension, int)):
+        raise ConfigError(f"{path}: the embedding dimension must be an integer, got {json.dumps(dimension)}")
+    return modes, bool(cfg.get("include_prompt", True)), dimension
 
 
 def _read_dense(folder: Path) -> Dense:
     cfg = _read_json(folder / "config.json")
+    if not isinstance(cfg, dict):
+        raise ConfigError(f"{folder / 'config.json'}: expected a JSON object")
     activation_name = cfg.get("activation_function", "torch.nn.modules.activation.Tanh")
-    if activation_name not in _DENSE_ACTIVATIONS:
+    if not isinstance(activation_name, str) or activation_name not in _DENSE_ACTIVATIONS:
         raise ConfigError(f"{folder / 'config.json'}: Dense activation_function {activation_name} is not supported "
                           f"(supported: {', '.join(_DENSE_ACTIVATIONS)})")
     try:
@@ -154,7 +166,7 @@ def _read_prompts(path: Path) -> tuple[dict[str, str], str | None]:
         raise ConfigError(f"{path}: prompts must map names to strings")
     prompts.update({str(k): v or "" for k, v in saved.items()})
     default = cfg.get("default_prompt_name") if isinstance(cfg, dict) else None
-    if default is not None and default not in prompts:
+    if default is not None and (not isinstance(default, str) or default not in prompts):
         raise ConfigError(f"{path}: default_prompt_name {default!r} is not one of the prompts "
                           f"({', '.join(prompts)})")
     return prompts, default
