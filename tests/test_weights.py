@@ -153,6 +153,39 @@ def test_missing_weights_file_is_named(tmp_path):
         CrossEncoder.from_pretrained(d)
 
 
+def _with_header(path, edit):
+    """Rewrite a safetensors file's JSON header with ``edit(header)``, keeping its data bytes."""
+    blob = path.read_bytes()
+    n = int.from_bytes(blob[:8], "little")
+    header = json.loads(blob[8:8 + n])
+    edit(header)
+    raw = json.dumps(header).encode()
+    path.write_bytes(len(raw).to_bytes(8, "little") + raw + blob[8 + n:])
+
+
+def _first(header):
+    """The entry whose data starts the file."""
+    return min((k for k in header if k != "__metadata__"), key=lambda k: header[k]["data_offsets"][0])
+
+
+@pytest.mark.parametrize("edit, words", [
+    (lambda h: h[_first(h)].update(data_offsets=[o + 4 for o in h[_first(h)]["data_offsets"]]),
+     "starts at byte 4 of the data, where byte 0 was expected: a hole"),  # its shape still fits its offsets
+    (lambda h: h.update(extra={"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}),
+     "overlaps the tensor before it"),
+    (lambda h: h.pop(max((k for k in h if k != "__metadata__"), key=lambda k: h[k]["data_offsets"][1])),
+     r"the tensors end at byte \d+ of \d+ data bytes"),
+    (lambda h: h[_first(h)].update(data_offsets=[False, h[_first(h)]["data_offsets"][1]]), "is malformed"),
+])
+def test_a_header_that_does_not_tile_the_data_is_refused(tmp_path, edit, words):
+    """safetensors requires the tensors to cover the data back to back; an entry moved onto other bytes
+    would load as garbage (a fuzzed header moved by one byte gave NaN scores)."""
+    d = make_checkpoint(tmp_path / "m")
+    _with_header(d / "model.safetensors", edit)
+    with pytest.raises(WeightsError, match="model.safetensors: not a valid safetensors file .*" + words):
+        CrossEncoder.from_pretrained(d)
+
+
 def test_garbage_and_truncated_files_name_the_file(tmp_path):
     d = make_checkpoint(tmp_path / "m")
     data = (d / "model.safetensors").read_bytes()

@@ -47,12 +47,12 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
     data_start = 8 + header_len
     data_len = size - data_start
     mapped = np.memmap(path, dtype=np.uint8, mode="r") if data_len > 0 else np.zeros(0, np.uint8)
-    tensors = {}
+    tensors, spans = {}, []
     for name, info in header.items():
         try:
             dtype = np.dtype(SAFETENSORS_DTYPES[info["dtype"]])
-            shape = tuple(int(n) for n in info["shape"])
-            begin, end = (int(o) for o in info["data_offsets"])
+            shape = tuple(_integer(n) for n in info["shape"])
+            begin, end = (_integer(o) for o in info["data_offsets"])
         except (KeyError, TypeError, ValueError):
             raise WeightsError(f"{bad} (entry for tensor {name} is malformed or has an unknown dtype)") from None
         nbytes = math.prod(shape) * dtype.itemsize
@@ -67,7 +67,29 @@ def read_safetensors(path: str | Path) -> dict[str, np.ndarray]:
         if info["dtype"] == "BF16":
             a = a.view(BF16_DTYPE)
         tensors[name] = a
+        spans.append((begin, end, name))
+    _check_tiling(sorted(spans), data_len, bad)
     return tensors
+
+
+def _integer(value) -> int:
+    """A JSON integer of the header (a bool or a fraction is malformed, not 1 or a rounded offset)."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise TypeError(value)
+    return value
+
+
+def _check_tiling(spans: list[tuple[int, int, str]], data_len: int, bad: str) -> None:
+    """The tensors cover the data exactly, back to back, as the format requires ("entirely indexed, and
+    cannot contain holes"): an entry shifted onto its neighbour's bytes would otherwise load as garbage."""
+    at = 0
+    for begin, end, name in spans:
+        if begin != at:
+            raise WeightsError(f"{bad} (tensor {name} starts at byte {begin} of the data, where byte {at} was "
+                               f"expected: " + ("it overlaps the tensor before it)" if begin < at else "a hole)"))
+        at = end
+    if at != data_len:
+        raise WeightsError(f"{bad} (the tensors end at byte {at} of {data_len} data bytes)")
 
 
 def write_safetensors(path: Path, tensors: dict[str, np.ndarray], metadata: dict[str, str] | None = None) -> None:
