@@ -108,6 +108,17 @@ def test_a_non_bert_template_is_refused(tmp_path):
         Tokenizer(hf, 32)
 
 
+def test_a_tokenizer_json_that_makes_tokenizers_panic_is_a_tokenizer_error(tmp_path):
+    """A post-processor naming a special token it does not define loads, then panics in Rust on the first
+    encode; pyo3's PanicException is a BaseException that no ``except Exception`` would stop."""
+    d = shutil.copytree(MODELS / "tiny-ce-1", tmp_path / "m")
+    spec = json.loads((d / "tokenizer.json").read_text())
+    spec["post_processor"]["special_tokens"] = {}
+    (d / "tokenizer.json").write_text(json.dumps(spec))
+    with pytest.raises(TokenizerError, match=r"tokenizer.json: the tokenizer fails on a probe text \(PanicException"):
+        CrossEncoder.from_pretrained(d)
+
+
 @pytest.mark.parametrize("name, template", [
     ("roberta-nli-3", ["<s>", "A", "</s>", "</s>", "B", "</s>"]),  # byte-level BPE, RobertaProcessing
     ("xlmr-ce-1", ["<s>", "A", "</s>", "</s>", "B", "</s>"]),  # Unigram, TemplateProcessing

@@ -94,6 +94,22 @@ class Template:
         """The template of ``tokenizer``'s post-processor, found by encoding probe texts and locating their
         pieces; then checked on other probes. Refused unless a special token comes first (the heads and
         CLS pooling read it)."""
+        try:
+            template = cls._probe(tokenizer)
+            agrees = template is not None and template._agrees(tokenizer, "the city of berlin", "people")
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as e:  # a broken file can make tokenizers panic: pyo3's PanicException is no Exception
+            raise TokenizerError(f"{source}: the tokenizer fails on a probe text ({type(e).__name__}: {e})") from None
+        if not agrees or not len(template.prefix) or not len(template.pair_prefix):
+            raise TokenizerError(f"{source}: its post-processor does not produce a special token then the text "
+                                 f"([CLS] a [SEP] b [SEP] or <s> a </s></s> b </s>); only BERT tokenizers and "
+                                 f"RoBERTa-style ones are supported")
+        return template
+
+    @classmethod
+    def _probe(cls, tokenizer: HFTokenizer) -> "Template | None":
+        """Where "a b" and "c" land when encoded alone and as a pair; None if they cannot be found."""
         a, b = _pieces(tokenizer, ["a b", "c"])
         one, two = tokenizer.encode("a b"), tokenizer.encode("a b", "c")
         try:
@@ -101,17 +117,11 @@ class Template:
             prefix, suffix = _segment(one, 0, i), _segment(one, i + len(a), len(one.ids))
             j = _find(two.ids, a, 0)
             k = _find(two.ids, b, j + len(a))
-            template = cls(prefix, suffix, _type_of(one, i, len(a)), _segment(two, 0, j),
-                           _segment(two, j + len(a), k), _segment(two, k + len(b), len(two.ids)),
-                           _type_of(two, j, len(a)), _type_of(two, k, len(b)))
+            return cls(prefix, suffix, _type_of(one, i, len(a)), _segment(two, 0, j),
+                       _segment(two, j + len(a), k), _segment(two, k + len(b), len(two.ids)),
+                       _type_of(two, j, len(a)), _type_of(two, k, len(b)))
         except ValueError:
-            template = None
-        if template is None or not len(template.prefix) or not len(template.pair_prefix) \
-                or not template._agrees(tokenizer, "the city of berlin", "people"):
-            raise TokenizerError(f"{source}: its post-processor does not produce a special token then the text "
-                                 f"([CLS] a [SEP] b [SEP] or <s> a </s></s> b </s>); only BERT tokenizers and "
-                                 f"RoBERTa-style ones are supported")
-        return template
+            return None
 
     def _agrees(self, tokenizer: HFTokenizer, a_text: str, b_text: str) -> bool:
         a, b = _pieces(tokenizer, [a_text, b_text])
