@@ -18,6 +18,7 @@ from minilm_np.retrieval import (
     rerank_search,
     top_k_indices,
     two_stage_search,
+    write_index,
 )
 
 @pytest.fixture
@@ -167,6 +168,25 @@ def test_bad_arguments(index, corpus):
         rerank_search(FakeReranker(), corpus, "  ")
     with pytest.raises(IndexMismatchError, match="other"):
         embedding_search(FakeEmbedder("other"), index, "x")
+
+
+def test_arguments_in_another_order_are_named_before_any_work(tmp_path, index, corpus):
+    """Each search takes its models first; given in another order they used to fail deep inside with an
+    AttributeError ('str' object has no attribute 'name')."""
+    embedder, reranker = FakeEmbedder(), FakeReranker()
+    for call, role, got in [
+        (lambda: embedding_search("x", index, embedder), "embedder must have encode\\(\\) and a name", "str"),
+        (lambda: embedding_search(index, embedder, "x"), "embedder must have encode", "EmbeddingIndex"),
+        (lambda: embedding_search(embedder, "x", index), "index must be an EmbeddingIndex", "str"),
+        (lambda: rerank_search("x", corpus, reranker), "reranker must have predict\\(\\) and a name", "str"),
+        (lambda: two_stage_search(reranker, embedder, index, "x"), "reranker must have predict", "FakeEmbedder"),
+        (lambda: build_index(corpus, embedder), "embedder must have encode", "Corpus"),
+        (lambda: write_index(embedder, corpus, tmp_path / "idx"), "embedder must have encode", "Corpus"),
+    ]:
+        with pytest.raises(TypeError, match=f"the {role}.*, got {got}$"):
+            call()
+    assert not (tmp_path / "idx").exists()
+    assert write_index(tmp_path / "idx", embedder, TEXTS).texts == TEXTS  # a plain list, as build_index takes
 
 
 def test_two_stage_refuses_more_results_than_its_pool(index):

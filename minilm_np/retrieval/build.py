@@ -35,7 +35,8 @@ import numpy as np
 from .ann import AnnConfig
 from .index import EmbeddingIndex, load_index
 from .index_format import MANIFEST_FILE, IndexWriter, corpus_digest, read_manifest, verify_files
-from .scorers import Passages, Progress, TextEmbedder, check_corpus
+from .corpus import as_passages
+from .scorers import Passages, Progress, TextEmbedder, check_corpus, check_is_embedder
 
 CHUNK = 4096  # passages per encode call (and rows copied at a time by a merge)
 
@@ -76,9 +77,11 @@ WHOLE = Shard(0, 1)
 
 def write_index(directory: str | Path, embedder: TextEmbedder, corpus: Passages, *, shard: Shard | None = None,
                 ann: AnnConfig | None = None, batch_size: int = 32, progress: Progress = None) -> EmbeddingIndex:
-    """Embed ``corpus`` (or its ``shard``) into an index at ``directory``, with an ANN index if ``ann``
-    says which; returns it opened (``build_seconds`` set). An exception or a kill leaves ``directory`` as
-    it was."""
+    """Embed ``corpus`` (or its ``shard``; a corpus as ``build_index`` takes it) into an index at ``directory``,
+    with an ANN index if ``ann`` says which; returns it opened (``build_seconds`` set). An exception or a kill
+    leaves ``directory`` as it was."""
+    check_is_embedder(embedder)
+    corpus = as_passages(corpus)
     shard = shard or WHOLE
     start, stop = shard_bounds(corpus, shard, ann)
     began = time.perf_counter()

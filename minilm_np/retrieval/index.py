@@ -32,7 +32,7 @@ from .index_format import (
     read_manifest,
     verify_files,
 )
-from .scorers import Passages, Progress, TextEmbedder, check_corpus
+from .scorers import Passages, Progress, TextEmbedder, check_corpus, check_is_embedder
 
 META_FILE = "meta.json"  # version 1: every id and text in one JSON file beside embeddings.npy
 
@@ -96,6 +96,7 @@ def build_index(embedder: TextEmbedder, corpus: Passages, *, batch_size: int = 3
                 progress: Progress = None) -> EmbeddingIndex:
     """Embed every passage of ``corpus`` (anything with ``ids`` and ``texts``, or a plain list of str or of
     (id, text) pairs: see ``corpus.as_passages``) into an index."""
+    check_is_embedder(embedder)
     corpus = as_passages(corpus)
     check_corpus(corpus)
     start = time.perf_counter()

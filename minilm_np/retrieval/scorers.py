@@ -35,5 +35,20 @@ class Passages(Protocol):
 
 
 def check_corpus(corpus: Passages) -> None:
+    if not (hasattr(corpus, "ids") and hasattr(corpus, "texts")):
+        raise TypeError(f"the corpus must have ids and texts (a Corpus or an EmbeddingIndex; "
+                        f"corpus_from_texts makes one of a list of str), got {type(corpus).__name__}")
     if len(corpus.texts) == 0:
         raise ValueError("the corpus has no passages")
+
+
+def check_is_embedder(embedder: TextEmbedder) -> None:
+    """An argument that can play the embedder (arguments given in another order fail here, by name)."""
+    if not (callable(getattr(embedder, "encode", None)) and hasattr(embedder, "name")):
+        raise TypeError(f"the embedder must have encode() and a name (an Embedder), got {type(embedder).__name__}")
+
+
+def check_is_reranker(reranker: PairScorer) -> None:
+    if not (callable(getattr(reranker, "predict", None)) and hasattr(reranker, "name")):
+        raise TypeError(f"the reranker must have predict() and a name (a CrossEncoder), got "
+                        f"{type(reranker).__name__}")

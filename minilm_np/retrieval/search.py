@@ -41,7 +41,8 @@ import numpy as np
 from ..validate import check_positive_int, check_query
 from .corpus import as_passages
 from .index import EmbeddingIndex, IndexMismatchError
-from .scorers import PairScorer, Passages, Progress, TextEmbedder, check_corpus
+from .scorers import (PairScorer, Passages, Progress, TextEmbedder, check_corpus, check_is_embedder,
+                      check_is_reranker)
 
 DEFAULT_TOP_N = 32
 DEFAULT_TOP_K = 5
@@ -129,6 +130,8 @@ def embedding_search(embedder: TextEmbedder, index: EmbeddingIndex, query: str, 
                      top_k: int = DEFAULT_TOP_K, exact: bool = False) -> SearchResult:
     """Top-K passages of ``index`` by cosine similarity to the embedded ``query`` (through the index's
     ANN candidates when it has one and not ``exact``)."""
+    check_is_embedder(embedder)
+    check_index(index)
     check_query(query)
     check_positive_int(top_k, "top_k")
     check_same_embedder(embedder, index)
@@ -166,6 +169,7 @@ def rerank_search(reranker: PairScorer, corpus: Passages, query: str, *, top_k: 
     """Score every passage of ``corpus`` (anything with ``ids`` and ``texts``, e.g. a ``Corpus`` or an
     ``EmbeddingIndex``, or a plain list of str or of (id, text) pairs: see ``corpus.as_passages``) against
     ``query`` with the cross-encoder; top-K by its raw score."""
+    check_is_reranker(reranker)
     check_query(query)
     check_positive_int(top_k, "top_k")
     corpus = as_passages(corpus)
@@ -185,6 +189,7 @@ def two_stage_search(embedder: TextEmbedder, reranker: PairScorer, index: Embedd
 
     ``top_k`` larger than ``top_n`` is a ``ValueError``: the second stage can return only what the first
     handed it. ``exact`` as in ``embedding_search``."""
+    check_is_reranker(reranker)  # before the first stage's work
     check_pool(top_n, top_k)
     first = embedding_search(embedder, index, query, top_k=top_n, exact=exact)
     return rerank_hits(reranker, first, top_k=top_k, batch_size=batch_size, progress=progress)
@@ -194,6 +199,7 @@ def rerank_hits(reranker: PairScorer, first: SearchResult, *, top_k: int, batch_
                 progress: Progress = None) -> SearchResult:
     """Two-stage's second stage: the cross-encoder orders ``first``'s hits (a first-stage result); top-K.
     Ties go to the better first-stage rank. Timings: the first stage's parts plus ``reranking``."""
+    check_is_reranker(reranker)
     t0 = time.perf_counter()
     scores = _predict(reranker, first.query, [h.text for h in first.hits], batch_size, progress)  # [N]
     order = top_k_indices(scores, top_k) if first.hits else []  # [K] positions in the first-stage list
@@ -226,6 +232,11 @@ def check_pool(top_n: int, top_k: int, names: tuple[str, str] = ("top_n", "top_k
         raise ValueError(f"{names[1]} ({top_k}) is larger than {names[0]} ({top_n}): two-stage reranks the "
                          f"embedding top-{top_n} and can return at most {top_n} passages; raise {names[0]} "
                          f"or lower {names[1]}")
+
+
+def check_index(index: EmbeddingIndex) -> None:
+    if not isinstance(index, EmbeddingIndex):
+        raise TypeError(f"the index must be an EmbeddingIndex (build_index, load_index), got {type(index).__name__}")
 
 
 def check_same_embedder(embedder: TextEmbedder, index: EmbeddingIndex) -> None:
