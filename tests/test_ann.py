@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 from helpers import TEXTS, FakeEmbedder
 
-from minilm_np.retrieval import AnnConfig, build_index, embedding_search, load_index, nearest, write_index
+from minilm_np.retrieval import (AnnConfig, IndexFormatError, build_index, embedding_search, load_index, nearest,
+                                 write_index)
 from minilm_np.retrieval.corpus import corpus_from_texts
 
 
@@ -69,6 +70,36 @@ def test_loading_leaves_the_faiss_file_closed_until_the_first_search(tmp_path, f
     with pytest.raises(FileNotFoundError, match="ann.faiss is missing"):
         load_index(tmp_path / "idx")
     assert len(load_index(tmp_path / "idx", ann=False)) == len(TEXTS)
+
+
+@pytest.mark.parametrize("damage", [lambda data: b"", lambda data: data[:len(data) // 2]])
+def test_a_damaged_faiss_file_is_an_index_format_error_at_the_first_search(tmp_path, faiss, damage):
+    write_index(tmp_path / "idx", FakeEmbedder(), corpus_from_texts(TEXTS), ann=AnnConfig("hnsw"))
+    path = tmp_path / "idx" / "ann.faiss"
+    path.write_bytes(damage(path.read_bytes()))
+    index = load_index(tmp_path / "idx")  # the file is opened at the first search, not here
+    with pytest.raises(IndexFormatError, match=r"ann.faiss: faiss cannot read it as a hnsw index \(Error in "):
+        embedding_search(FakeEmbedder(), index, "berlin", top_k=2)
+    assert embedding_search(FakeEmbedder(), index, "berlin", top_k=2, exact=True).hits  # the flat scan still works
+
+
+def test_candidates_past_the_end_are_an_index_format_error(tmp_path, faiss):
+    """A flipped byte in an IVF file's stored ids proposed rows far past the index (an IndexError from the
+    memory map); the rows faiss returns are checked against its count."""
+    index = write_index(tmp_path / "idx", FakeEmbedder(), corpus_from_texts(TEXTS), ann=AnnConfig("hnsw"))
+    real = index.ann.open()._index
+
+    class DamagedIds:
+        ntotal = real.ntotal
+
+        def search(self, q, k, params=None):
+            distances, rows = real.search(q, k, params=params)
+            rows[0, 0] = 2617245889  # as one fuzzed file gave
+            return distances, rows
+
+    index.ann._index = DamagedIds()
+    with pytest.raises(IndexFormatError, match=f"ann.faiss: proposes row 2617245889 of an index of {len(TEXTS)}"):
+        embedding_search(FakeEmbedder(), index, "berlin", top_k=2)
 
 
 def test_search_time_parameters(tmp_path, faiss):

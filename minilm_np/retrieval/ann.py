@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .errors import IndexFormatError
+
 ANN_FILE = "ann.faiss"
 ANN_KINDS = ("hnsw", "ivfpq")
 HNSW_STORAGE = ("sq8", "flat")
@@ -164,7 +166,11 @@ class AnnIndex:
                 try:  # map the codes and the graph rather than copy them
                     self._index = faiss.read_index(str(self.path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
                 except RuntimeError:
-                    self._index = faiss.read_index(str(self.path))
+                    try:
+                        self._index = faiss.read_index(str(self.path))
+                    except RuntimeError as e:  # faiss's C++ exceptions, e.g. a truncated or damaged file
+                        raise IndexFormatError(f"{self.path}: faiss cannot read it as a {self.kind} index "
+                                               f"({str(e).splitlines()[0]})") from None
         return self
 
     def configure(self, *, candidates: int | None = None, ef_search: int | None = None,
@@ -193,8 +199,10 @@ class AnnIndex:
             search = faiss.SearchParametersIVF(nprobe=self.params["nprobe"])
         q = np.ascontiguousarray(query_vector, dtype=np.float32).reshape(1, -1)  # [1, d]
         _, rows = index.search(q, pool, params=search)  # [1, C], -1 where fewer were found
-        rows = rows[0]
-        return np.sort(rows[rows >= 0])
+        rows = np.sort(rows[0][rows[0] >= 0])
+        if rows.size and rows[-1] >= index.ntotal:  # stored ids past the end: the file was damaged
+            raise IndexFormatError(f"{self.path}: proposes row {rows[-1]} of an index of {index.ntotal} vectors")
+        return rows
 
     def __repr__(self) -> str:
         return f"AnnIndex({self.kind}, {self.path}, {self.params})"

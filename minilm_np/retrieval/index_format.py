@@ -52,6 +52,7 @@ from tokenize import TokenError
 import numpy as np
 
 from .ann import ANN_FILE, AnnConfig, build_ann
+from .errors import IndexFormatError
 
 FORMAT = "minilm-np-index"
 VERSION = 2
@@ -59,11 +60,6 @@ MANIFEST_FILE = "manifest.json"
 EMBEDDINGS_FILE = "embeddings.npy"
 COLUMNS = ("ids", "texts")
 _CHUNK = 1 << 24  # bytes read at a time when hashing or copying files
-
-
-class IndexFormatError(ValueError):
-    """An index directory is unreadable: a missing or malformed manifest, files that disagree with it,
-    or a checksum that does not match."""
 
 
 # --------------------------------------------------------------------------------------------------
