@@ -3,6 +3,7 @@
     corpus.py   passages with ids from .txt / .jsonl / directories (Corpus, read_corpus)
     index.py    the embedding index: build in memory, save, load (opens in constant time)
     index_format.py  the on-disk layout (version 2): memory-mapped vectors, lazy ids/texts, manifest
+    errors.py   IndexFormatError, what an unreadable index raises (its files or its ANN file)
     build.py    large corpora: build straight to disk, one shard at a time, merge shards
     distributed.py   the same build on a Ray cluster (optional extra "ray")
     ann.py      approximate nearest neighbours with faiss (optional extra "ann"), re-scored exactly
