@@ -16,6 +16,9 @@ def test_read_queries_in_three_layouts(tmp_path):
     (tmp_path / "bad.tsv").write_text("q1 no tab\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="line 1"):
         read_queries(tmp_path / "bad.tsv")
+    (tmp_path / "twice.tsv").write_text("q1\ta\nq1\tb\n", encoding="utf-8")
+    with pytest.raises(CorpusError, match="^query file .*twice.tsv has duplicate id 'q1'$"):  # not "corpus"
+        read_queries(tmp_path / "twice.tsv")
 
 
 def test_read_qrels(tmp_path):
@@ -28,6 +31,10 @@ def test_read_qrels(tmp_path):
     f.write_text("q1 d1 2\nq1 d2 high\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="line 2: gain 'high' is not a number"):
         read_qrels(f)
+    for gain in ("nan", "inf", "-1e400"):  # numbers to float(), but every metric of the query would be nan
+        f.write_text(f"q1 d1 2\nq1 d2 {gain}\n", encoding="utf-8")
+        with pytest.raises(CorpusError, match=f"line 2: gain '{gain}' is not a finite number"):
+            read_qrels(f)
     with pytest.raises(FileNotFoundError, match="nope"):
         read_qrels(tmp_path / "nope")
 

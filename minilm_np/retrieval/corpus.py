@@ -183,7 +183,8 @@ def read_text(path: Path, encoding: str) -> str:
         raise CorpusError(f"{path} is not valid {encoding} text (byte {e.start})") from None
 
 
-def check_unique(corpus: Corpus) -> None:
+def check_unique(corpus: Corpus, what: str = "corpus") -> None:
+    """Every id once; ``what`` names the file's role in the message ("corpus", "query file")."""
     if len(set(corpus.ids)) != len(corpus.ids):
         seen, duplicate = set(), None
         for ident in corpus.ids:
@@ -192,4 +193,4 @@ def check_unique(corpus: Corpus) -> None:
                 break
             seen.add(ident)
         where = f" {corpus.source}" if corpus.source else ""
-        raise CorpusError(f"corpus{where} has duplicate id {duplicate!r}")
+        raise CorpusError(f"{what}{where} has duplicate id {duplicate!r}")

@@ -6,6 +6,7 @@ ranx read."""
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -32,7 +33,7 @@ def read_queries(path: str | Path, *, encoding: str = "utf-8") -> list[tuple[str
         if not queries:
             raise CorpusError(f"query file {path} has no queries")
         found = Corpus([q for q, _ in queries], [t for _, t in queries], source=str(path))
-        check_unique(found)
+        check_unique(found, "query file")
         return queries
     if path.is_dir():
         raise CorpusError(f"{path} is a directory; queries come in one .jsonl, .tsv or text file")
@@ -66,6 +67,8 @@ def read_qrels(path: str | Path, *, encoding: str = "utf-8") -> dict[str, dict[s
             value = float(gain)
         except ValueError:
             raise CorpusError(f"{path} line {number}: gain {gain!r} is not a number") from None
+        if not math.isfinite(value):  # nan or inf would make every metric of the query nan
+            raise CorpusError(f"{path} line {number}: gain {gain!r} is not a finite number")
         qrels.setdefault(query, {})[doc] = value
     if not qrels:
         raise CorpusError(f"judgements file {path} has no judgements" + (" (only a header line)" if header else ""))
