@@ -589,6 +589,9 @@ def test_the_served_models_run_the_kernels_asked_for_and_a_bad_name_stops_before
     assert ce.kernels == emb.kernels == "numpy"
     with pytest.raises(ValueError, match="kernels must be one of 'numpy', 'numba', not 'cuda'"):
         serve(reranker=str(MODELS / "tiny-ce-1"), embedder=None, port=1, kernels="cuda")  # port 1 is never opened
+    for port in (70000, -1, True, "8080"):  # bind() raised OverflowError from inside asyncio for the first two
+        with pytest.raises(ValueError, match=f"port must be an integer from 0 to 65535 .*, got {port!r}"):
+            serve(reranker=str(MODELS / "tiny-ce-1"), embedder=None, port=port)
 
 
 def test_a_multi_label_model_is_refused_as_reranker():
@@ -722,6 +725,8 @@ def test_a_default_model_that_cannot_load_is_skipped_and_said(tmp_path):
         assert [m["model_type"] for m in info["models"]] == [{"embedding": {"pooling": "mean"}}]
     said = log.read_text()
     assert "the reranker L-6 cannot be loaded (model 'cross-encoder/ms-marco-MiniLM-L-6-v2' offline" in said
+    # the advice says how to pass a directory to the server, not to from_pretrained
+    assert "e.g. reranker='/path/to/model-dir' (--reranker DIR on the command line)" in said
     assert f"serving the embedder {(MODELS / 'tiny-embedder').resolve()} only" in said
     assert process.returncode == 0
 

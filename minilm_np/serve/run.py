@@ -11,7 +11,7 @@ from contextlib import contextmanager
 
 import uvicorn
 
-from .. import CrossEncoder, Embedder, ModelLoadError
+from .. import CrossEncoder, Embedder, HubError, ModelLoadError
 from ..model import kernels as kernel_sets
 from .app import check_models, create_app
 from .limits import Limits
@@ -34,6 +34,8 @@ def serve(*, reranker: str | None, embedder: str | None,
     """
     limits = Limits(**limits)
     kernel_sets.by_name(kernels)  # an unknown name, or numba absent, fails here and not in the background
+    if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
+        raise ValueError(f"port must be an integer from 0 to 65535 (0: any free port), got {port!r}")
     if reranker is None and embedder is None:
         raise ValueError("nothing to serve: give a reranker, an embedder or both")
     failure: list[BaseException] = []
@@ -67,8 +69,11 @@ def load_models(reranker: str | None, embedder: str | None, *, optional: Collect
         try:
             loaded[kind] = warm_up(cls.from_pretrained(name, kernels=kernels))
         except ModelLoadError as e:
+            if isinstance(e, HubError):  # the advice in the server's terms, not from_pretrained(...)'s
+                e = HubError(e.problem, e.repo_id, how=f"{kind}='/path/to/model-dir' (--{kind} DIR on the command "
+                                                      f"line)")
             if kind not in optional:
-                raise
+                raise e from None
             skipped.append(f"{kind} {name}: {_one_line(e)}")
             log.warning("the %s %s cannot be loaded (%s)", kind, name, _one_line(e))
     if not loaded:
