@@ -193,7 +193,10 @@ def test_index_with_an_ann_index_and_exact_search(capsys, fakes, corpus_file, tm
     code, _, err = run(capsys, *search, "--nprobe", "4")
     assert code == 1 and "nprobe applies to ivfpq indexes" in err
     code, _, err = run(capsys, *search, "--exact", "--nprobe", "4")
-    assert code == 1 and "--nprobe applies to an index built with --ann" in err
+    assert code == 1 and "--nprobe applies to an --index built with --ann" in err
+    # a corpus is scanned flat: the options are refused, not ignored (they were, whatever their value)
+    code, _, err = run(capsys, "search", "paris", "--corpus", str(corpus_file), "--mode", "embed", "--candidates", "0")
+    assert code == 1 and "--candidates applies to an --index built with --ann" in err
 
 
 @pytest.mark.parametrize(
@@ -309,6 +312,8 @@ def test_eval_on_files(capsys, fakes, tmp_path):
     assert not any(line.startswith("rerank") for line in out.splitlines())  # not asked for
     code, _, err = run(capsys, "eval", *files, "--methods", "bm25")
     assert code == 1 and "--methods" in err
+    code, _, err = run(capsys, "eval", *files, "--rerank-pool", "-1")  # said "k must be positive"
+    assert code == 1 and "--rerank-pool must be 0 (every passage) or positive, got -1" in err
 
 
 def test_eval_on_a_beir_collection(capsys, fakes, tmp_path):

@@ -330,6 +330,8 @@ def explain_command(args) -> int:
 def eval_command(args) -> int:
     for value, option in ((args.top_n, "--top-n"), (args.k, "--k"), (args.recall_at, "--recall-at")):
         check_positive_int(value, option)
+    if args.rerank_pool < 0:
+        raise ValueError(f"--rerank-pool must be 0 (every passage) or positive, got {args.rerank_pool}")
     collection = _collection(args)
     queries = collection.queries
     if args.limit_queries is not None:
@@ -458,13 +460,14 @@ def check_output_file(path: str, option: str) -> Path:
 
 
 def _tune_ann(index, args) -> None:
-    """Apply --ef-search, --nprobe and --candidates of a search to the index's ANN index."""
+    """Apply --ef-search, --nprobe and --candidates of a search to the index's ANN index (None: a corpus,
+    scanned flat, where they are refused)."""
     given = {k: getattr(args, k, None) for k in ("ef_search", "nprobe", "candidates")}
     given = {k: v for k, v in given.items() if v is not None}
     if not given:
         return
-    if index.ann is None:
-        raise ValueError(f"--{next(iter(given)).replace('_', '-')} applies to an index built with --ann "
+    if index is None or index.ann is None:
+        raise ValueError(f"--{next(iter(given)).replace('_', '-')} applies to an --index built with --ann "
                          f"(and not with --exact)")
     index.ann.configure(**given)
 
@@ -478,6 +481,7 @@ def _index_for(args):
         if emb is None:
             emb = load_embedder(index.embedder, kernels=args.kernels)  # the embedder that built the index
         return emb, index, None
+    _tune_ann(None, args)  # a corpus is embedded and scanned flat: ANN options are refused, not ignored
     corpus = read_corpus(args.corpus, split=args.passages)
     emb = load_embedder(args.embedder or DEFAULT_EMBEDDER, kernels=args.kernels)
     with progress_bar(args.quiet, len(corpus), "embedding corpus", "passage") as progress:
