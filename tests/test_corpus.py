@@ -87,6 +87,7 @@ def test_plain_lists_become_a_corpus():
         ('{"_id": null, "text": "a"}\n', 'line 1: "_id" must be'),
         ('{"title": 5, "text": "a"}\n', 'line 1: "title" must be a string'),
         ('{"id": 1, "text": "a"}\n{"id": "1", "text": "b"}\n', "duplicate id '1'"),
+        ('{"text": "ok"}\n' + "[" * 100_000 + "]" * 100_000 + "\n", "line 2: nests arrays or objects too deeply"),
         # valid JSON escapes of half a UTF-16 pair: not text
         ('{"text": "ok"}\n{"text": "caf\\udce9"}\n',
          r'line 2: "text" is not valid Unicode text .*\\udce9, at character 3'),

@@ -364,6 +364,9 @@ def _escaped(body: dict) -> bytes:
 @pytest.mark.parametrize("path, body, error_type, message", [
     ("/rerank", b"{not json", "Validation", "not valid JSON"),
     ("/rerank", b"[1, 2]", "Validation", "must be a JSON object, got array"),
+    ("/rerank", b"[" * 100_000 + b"]" * 100_000, "Validation", "nests arrays or objects too deeply"),  # was a 500
+    ("/v1/rerank", b'{"query": "q", "documents": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "Validation",
+     "nests arrays or objects too deeply"),
     ("/rerank", {"texts": ["a"]}, "Validation", "missing field `query`"),
     ("/rerank", {"query": 3, "texts": ["a"]}, "Validation", "`query`: expected a string, got integer"),
     ("/rerank", {"query": "q", "texts": "a"}, "Validation", "`texts`: expected an array of strings"),

@@ -150,6 +150,8 @@ def _read_jsonl(path: Path, encoding: str) -> Corpus:
             # e.msg may end in "at" ("Unterminated string starting at"): say "at" once
             raise CorpusError(f"{path} line {number}: not valid JSON ({e.msg.removesuffix(' at')} at column "
                               f"{e.colno})") from None
+        except RecursionError:  # arrays or objects nested thousands deep
+            raise CorpusError(f"{path} line {number}: nests arrays or objects too deeply to parse") from None
         if not isinstance(record, dict):
             raise CorpusError(f"{path} line {number}: expected a JSON object, got {type(record).__name__}")
         if "text" not in record:

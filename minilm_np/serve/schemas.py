@@ -63,6 +63,8 @@ def parse_json(body: bytes) -> dict:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
         raise ApiError("Validation", f"the request body is not valid JSON: {e}") from None
+    except RecursionError:  # arrays or objects nested thousands deep: Python's parser recurses
+        raise ApiError("Validation", "the request body nests arrays or objects too deeply to parse") from None
     if not isinstance(data, dict):
         raise ApiError("Validation", f"the request body must be a JSON object, got {_kind(data)}")
     return data
