@@ -45,6 +45,8 @@ def test_shards_split_by_position():
     for bad in ("8/8", "1", "a/b", "-1/4"):
         with pytest.raises(ValueError, match="I/N"):
             Shard.parse(bad)
+    with pytest.raises(ValueError, match="got True/2"):  # a bool is not a shard number
+        Shard(True, 2)
 
 
 def test_shards_merged_equal_one_build_with_the_real_embedder(tmp_path, minilm_dir, cities):
@@ -74,9 +76,15 @@ def test_merge_checks_the_shards(tmp_path, corpus):
         merge_indexes([parts[0], parts[0], parts[1], parts[2]], tmp_path / "out2")
     other = corpus_from_texts(TEXTS * 1, ids=[f"x{i}" for i in range(len(TEXTS))])
     write_index(tmp_path / "other", FakeEmbedder(), other, shard=Shard(1, 3))
-    with pytest.raises(ValueError, match="not a shard of the same corpus"):
+    # the message names the part that does not fit and the one it was compared with (it named the first twice)
+    with pytest.raises(ValueError, match=f"^{tmp_path / 'other'} is not a shard of the same corpus as {parts[0]} "):
         merge_indexes([parts[0], tmp_path / "other", parts[2]], tmp_path / "out3")
-    assert not (tmp_path / "out2").exists() and not (tmp_path / "out3").exists()
+    whole = write_index(tmp_path / "whole", FakeEmbedder(), corpus)
+    with pytest.raises(ValueError, match=f"^{parts[1]} is not a shard of the same corpus as {tmp_path / 'whole'} "):
+        merge_indexes([tmp_path / "whole", parts[1]], tmp_path / "out3")
+    with pytest.raises(TypeError, match=r"inputs must be a list of index directories, got one str: pass \["):
+        merge_indexes(str(parts[0]), tmp_path / "out3")  # its characters were taken as directories
+    assert not (tmp_path / "out2").exists() and not (tmp_path / "out3").exists() and len(whole) == len(corpus)
 
 
 def test_merge_checks_embedder_dimension_ids_and_checksums(tmp_path, corpus):

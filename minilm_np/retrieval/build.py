@@ -49,7 +49,8 @@ class Shard:
     count: int
 
     def __post_init__(self):
-        if not (isinstance(self.index, int) and isinstance(self.count, int) and 0 <= self.index < self.count):
+        numbers = all(isinstance(v, int) and not isinstance(v, bool) for v in (self.index, self.count))
+        if not (numbers and 0 <= self.index < self.count):
             raise ValueError(f"a shard is I/N with 0 <= I < N, got {self.index}/{self.count}")
 
     @classmethod
@@ -144,6 +145,9 @@ def merge_indexes(inputs: Sequence[str | Path], directory: str | Path, *, ann: A
     must not collide, and their files must match their checksums. One input rewrites an index (a version 1
     one as version 2; or with another ANN index).
     """
+    if isinstance(inputs, (str, Path)):  # iterating it would give its characters
+        raise TypeError(f"inputs must be a list of index directories, got one {type(inputs).__name__}: "
+                        f"pass [{inputs!r}]")
     if not inputs:
         raise ValueError("nothing to merge: give at least one index directory")
     parts = [_open_part(Path(d)) for d in inputs]
@@ -181,6 +185,11 @@ def _open_part(directory: Path) -> _Part:
     return _Part(directory, index, manifest["shards"], manifest["corpus"])
 
 
+def _split_of(part: _Part) -> set[int]:
+    """The N of the I/N shards a part holds."""
+    return {Shard.parse(e["shard"]).count for e in part.shards}
+
+
 def _arrange(parts: list[_Part], partial: bool) -> tuple[list[_Part], list[dict], dict | None]:
     """(parts in merge order, the merged shard list, the corpus entry, or None for a concatenation)."""
     splits = {Shard.parse(e["shard"]).count for p in parts for e in p.shards}
@@ -191,10 +200,12 @@ def _arrange(parts: list[_Part], partial: bool) -> tuple[list[_Part], list[dict]
                            "source": p.directory.name})
             row += len(p.index)
         return parts, shards, None
-    for p in parts:
-        if len(splits) != 1 or not p.shards or p.corpus != parts[0].corpus:
-            raise ValueError(f"{p.directory} is not a shard of the same corpus as {parts[0].directory} "
-                             f"(same corpus digest, same N): merge the shards of one split, or whole indexes")
+    first = parts[0]
+    for p in parts[1:] if first.shards else parts[:1]:  # name the first part that does not fit with the first
+        if not p.shards or _split_of(p) != _split_of(first) or p.corpus != first.corpus:
+            other = f" as {first.directory}" if p is not first else ""
+            raise ValueError(f"{p.directory} is not a shard of the same corpus{other} (same corpus digest, same N): "
+                             f"merge the shards of one split, or whole indexes")
     parts = sorted(parts, key=lambda p: Shard.parse(p.shards[0]["shard"]).index)
     entries = [e for p in parts for e in p.shards]
     numbers = [Shard.parse(e["shard"]).index for e in entries]
