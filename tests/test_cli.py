@@ -725,6 +725,17 @@ def test_explain_with_the_tiny_model(capsys, tiny_models, tmp_path):
     assert {"model", "score", "truncated", "words"} <= set(d)
 
 
+def test_explain_counts_the_words_past_the_cut_instead_of_listing_them(capsys, tiny_models):
+    ce, _ = tiny_models
+    code, out, err = run(capsys, "explain", "berlin", "city " * 300, "--model", str(ce))
+    assert code == 0, err
+    unread = out.count("city(")  # the read ones are listed, each with its number
+    assert 0 < unread < 300 and f"+ {300 - unread} passage words not read: past the model's maximum length" in out
+    code, out, err = run(capsys, "explain", "berlin", "city " * 300, "--model", str(ce), "--json")
+    words = json.loads(out)["words"]
+    assert len(words) == 301 and sum(not w["read"] for w in words) == 300 - unread  # the JSON keeps them all
+
+
 def test_explain_colours_words_on_a_terminal(capsys, tiny_models, monkeypatch):
     ce, _ = tiny_models
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True, raising=False)

@@ -41,3 +41,15 @@ def test_without_matplotlib(drawn_inputs, tmp_path, monkeypatch):
         monkeypatch.setitem(sys.modules, name, None)
     with pytest.raises(plot.PlotUnavailableError, match=r'pip install "minilm-np\[plot\]"'):
         plot.save_explanation_png(*drawn_inputs, tmp_path / "e.png")
+
+
+def test_words_past_the_cut_are_counted_not_drawn(tmp_path):
+    """A long passage used to be drawn word by word to the end, every word past the cut at +0.000 as if it
+    had been read and changed nothing (400 words: 20 lines of words the model never saw)."""
+    ce = CrossEncoder.from_pretrained(MODELS / "tiny-ce-1")
+    q, p = "people in berlin?", "the city of berlin " * 100
+    ex = ce.explain(q, p)
+    assert plot._unread(ex) == f"{sum(not w.read for w in ex.words)} passage words" and ex.truncated
+    shown = [w for w in ex.words if w.read]
+    assert plot._layout(shown, 20.0)[-1][1] < plot._layout(ex.words, 20.0)[-1][1]  # fewer lines of words
+    assert plot.save_explanation_png(ex, ce.trace(q, p), tmp_path / "cut.png").read_bytes()[:4] == b"\x89PNG"

@@ -69,6 +69,15 @@ def test_words_that_change_nothing_read_contribute_exactly_zero(ce):
     assert control.pieces == 0 and control.contribution == 0.0
     assert ex.words[-1].contribution == 0.0  # the last "the" is past the 64-piece cut
     assert len(occ.encodings) < len(occ.words)  # identical inputs run once
+    # which words were read: the pair's passage pieces up to the cut, as predict reads them
+    passage = [w for w in ex.words if w.segment == "passage"]
+    read = [w for w in passage if w.read]
+    assert passage[:len(read)] == read  # a prefix
+    n_query = sum(w.pieces for w in ex.words if w.segment == "query")
+    kept = len(ce.tokenize("berlin", ["city \x00 " + "the " * 100])["input_ids"][0]) - 3 - n_query  # [CLS] [SEP] [SEP]
+    pieces = [w.pieces for w in read]
+    assert sum(pieces[:-1]) < kept <= sum(pieces)  # the last word read reaches the cut (maybe across it)
+    assert all(w.read for w in ex.words if w.segment == "query")
 
 
 def test_activation_and_dict(ce):
@@ -76,7 +85,7 @@ def test_activation_and_dict(ce):
     assert 0 < ex.score < 1
     d = ex.to_dict()
     assert set(d) == {"query", "passage", "score", "truncated", "words"}
-    assert set(d["words"][0]) == {"text", "segment", "start", "end", "pieces", "contribution"}
+    assert set(d["words"][0]) == {"text", "segment", "start", "end", "pieces", "contribution", "read"}
 
 
 def test_explain_checks_its_arguments(ce):

@@ -17,9 +17,13 @@ def explanation_lines(ex: Explanation, model: str, *, colour: bool, width: int) 
              "each word: the score with it minus the score without it (exact occlusion)", ""]
     limit = max((abs(w.contribution) for w in ex.words), default=0.0) or 1.0
     for segment in ("query", "passage"):
-        words = [w for w in ex.words if w.segment == segment]
+        words = [w for w in ex.words if w.segment == segment and w.read]
         cells = [_coloured(w, limit) if colour else f"{w.text}({w.contribution:+.3f})" for w in words]
         lines += _wrap(f"{segment:8}", cells, [len(w.text) if colour else len(c) for w, c in zip(words, cells)], width)
+        unread = sum(1 for w in ex.words if w.segment == segment and not w.read)
+        if unread:  # counted, not listed: a long passage would fill the screen with words the model never saw
+            lines.append(f"{'':8} + {unread} {segment} word{'s' * (unread != 1)} not read: past the model's "
+                         f"maximum length")
     ranked = sorted((w for w in ex.words if w.contribution), key=lambda w: w.contribution)
     helps = [w for w in reversed(ranked) if w.contribution > 0][:_SHOWN]
     hurts = [w for w in ranked if w.contribution < 0][:_SHOWN]

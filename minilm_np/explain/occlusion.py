@@ -32,10 +32,11 @@ class Word:
     end: int
     pieces: int  # the word pieces it became (0: nothing the model reads, e.g. a control character)
     contribution: float  # score with the word minus score without it
+    read: bool = True  # before the cut of a pair longer than max_length (False: never read, so 0.0)
 
     def to_dict(self) -> dict:
         return {"text": self.text, "segment": self.segment, "start": self.start, "end": self.end,
-                "pieces": self.pieces, "contribution": self.contribution}
+                "pieces": self.pieces, "contribution": self.contribution, "read": self.read}
 
 
 @dataclass(frozen=True)
@@ -58,7 +59,7 @@ class Explanation:
 class Occlusions:
     """The inputs of one explanation: the pair as ``predict`` reads it, then each distinct occluded input."""
     encodings: list[Encoded]  # [0] the pair itself
-    words: list[tuple[str, int, int, int]]  # (segment, start, end, pieces) per word, query words first
+    words: list[tuple[str, int, int, int, bool]]  # (segment, start, end, pieces, read) per word, query first
     rows: list[int]  # per word, the row of ``encodings`` that lacks it (0: removing it changes nothing read)
     truncated: bool
 
@@ -74,6 +75,7 @@ def occlusions(tokenizer: Tokenizer, query: str, passage: str) -> Occlusions:
         return tokenizer.pair_encoding(a[:keep_a], b[:keep_b])
 
     full = read(q, p)
+    kept = dict(zip(("query", "passage"), longest_first(len(q), len(p), budget)))  # pieces read of each
     encodings, seen = [full], {(tuple(full.ids), tuple(full.type_ids)): 0}
     words, rows = [], []
     for segment, text, offsets in (("query", query, q_offsets), ("passage", passage, p_offsets)):
@@ -87,7 +89,7 @@ def occlusions(tokenizer: Tokenizer, query: str, passage: str) -> Occlusions:
                 seen[key] = len(encodings)
                 encodings.append(enc)
             rows.append(seen[key])
-            words.append((segment, start, end, hi - lo))
+            words.append((segment, start, end, hi - lo, lo < kept[segment]))
     return Occlusions(encodings, words, rows, truncated=len(full.ids) - specials < len(q) + len(p))
 
 
@@ -105,7 +107,8 @@ def explanation(occ: Occlusions, query: str, passage: str, scores: np.ndarray) -
     """Contributions from the scores of ``occ.encodings`` (float32 [rows])."""
     contributions = (scores[0] - scores[np.array(occ.rows, dtype=np.intp)]).astype(np.float32)  # [words]
     texts = {"query": query, "passage": passage}
-    words = [Word(texts[seg][s:e], seg, s, e, n, float(c)) for (seg, s, e, n), c in zip(occ.words, contributions)]
+    words = [Word(texts[seg][s:e], seg, s, e, n, float(c), read)
+             for (seg, s, e, n, read), c in zip(occ.words, contributions)]
     in_query = np.array([seg == "query" for seg, *_ in occ.words], dtype=bool)
     return Explanation(query, passage, float(scores[0]), words, query_contributions=contributions[in_query],
                        passage_contributions=contributions[~in_query], truncated=occ.truncated)

@@ -1,7 +1,8 @@
 """The picture of one explained pair (``minilm-np explain QUERY PASSAGE --png F``), top to bottom:
 
 1. the words, each on a patch coloured by its contribution (green: the score drops without it; red: the
-   score rises without it), with the number under it: the occlusion of ``explain.occlusion``;
+   score rises without it), with the number under it: the occlusion of ``explain.occlusion``; of a pair cut
+   at the model's maximum length, the words read, and how many past the cut were not;
 2. where [CLS] looks: its attention row in every layer and head, one row per (layer, head) over the tokens;
    the classifier reads [CLS] after the last layer, so this is where the score's evidence is gathered;
 3. the full attention maps, one per layer (rows) and head (columns), every map labelled with the tokens:
@@ -18,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .occlusion import Explanation
+from .occlusion import Explanation, Word
 from .trace import Trace
 
 INSTALL_HINT = 'pip install "minilm-np[plot]"'
@@ -58,8 +59,9 @@ def save_explanation_png(explanation: Explanation, trace: Trace, path: str | Pat
     side = max(MAP_MIN, MAP_PER_TOKEN * t) if labelled else MAP_MIN
     room = LABEL_ROOM if labelled else 0.1
     width = 2 * PAGE_MARGIN + heads * (side + room)
-    layout = _layout(explanation, width - 2 * PAGE_MARGIN - 1.6)
-    word_lines = max((line for _, line, _ in layout), default=0) + 1
+    shown = [w for w in explanation.words if w.read]  # a long passage's unread words are counted, not drawn
+    layout = _layout(shown, width - 2 * PAGE_MARGIN - 1.6)
+    word_lines = max((line for _, line, _ in layout), default=0) + 1 + (len(shown) < len(explanation.words))
     heights = [1.0, 0.8 + word_lines * WORD_LINE, TITLE_ROOM + layers * heads * STRIP_ROW + LABEL_ROOM + 0.3,
                TITLE_ROOM + layers * (side + room + TITLE_ROOM)]  # title, words, strip, maps
     height = sum(heights) + PAGE_MARGIN
@@ -72,7 +74,7 @@ def save_explanation_png(explanation: Explanation, trace: Trace, path: str | Pat
     top = heights[0]
     contributions = np.array([w.contribution for w in explanation.words], dtype=np.float64)
     limit = float(max(np.abs(contributions).max(initial=0.0), 1e-6))
-    _draw_words(axes(PAGE_MARGIN, top, width - 2 * PAGE_MARGIN, heights[1]), explanation, layout,
+    _draw_words(axes(PAGE_MARGIN, top, width - 2 * PAGE_MARGIN, heights[1]), explanation, shown, layout,
                 TwoSlopeNorm(vcenter=0.0, vmin=-limit, vmax=limit))
     top += heights[1]
     colours = [SPECIAL_COLOUR if tok in SPECIAL_TOKENS else SEGMENT_COLOURS[int(y)]
@@ -100,10 +102,10 @@ def save_explanation_png(explanation: Explanation, trace: Trace, path: str | Pat
 # 1. The words
 # --------------------------------------------------------------------------------------------------
 
-def _layout(explanation: Explanation, width: float) -> list[tuple[str, int, float]]:
+def _layout(words: list[Word], width: float) -> list[tuple[str, int, float]]:
     """(segment, line, x in inches) of each word, wrapped to ``width``; the passage starts on a new line."""
     out, line, x, segment = [], 0, 0.0, None
-    for w in explanation.words:
+    for w in words:
         if segment is not None and w.segment != segment:
             line, x = line + 1, 0.0
         segment = w.segment
@@ -115,7 +117,7 @@ def _layout(explanation: Explanation, width: float) -> list[tuple[str, int, floa
     return out
 
 
-def _draw_words(ax, explanation: Explanation, layout, norm) -> None:
+def _draw_words(ax, explanation: Explanation, shown: list[Word], layout, norm) -> None:
     from matplotlib import colormaps
 
     cmap = colormaps["RdYlGn"]
@@ -128,7 +130,7 @@ def _draw_words(ax, explanation: Explanation, layout, norm) -> None:
     ax.text(0, 0.2, f"score {explanation.score:.4f}.  Each word: the score with it minus the score without it "
             f"(green: it helps, red: it hurts){cut}", fontsize=18, va="center")
     first_line = {}
-    for w, (segment, line, x) in zip(explanation.words, layout):
+    for w, (segment, line, x) in zip(shown, layout):
         first_line.setdefault(segment, line)
         y = 0.8 + line * WORD_LINE + 0.15
         if line == first_line[segment] and x == 0:
@@ -139,6 +141,17 @@ def _draw_words(ax, explanation: Explanation, layout, norm) -> None:
                 bbox=dict(boxstyle="round,pad=0.25", facecolor=fill, edgecolor="none"))
         ax.text(1.4 + x, y + 0.4, f"{w.contribution:+.3f}", family="monospace", fontsize=12, va="center",
                 color="#333333")
+    unread = _unread(explanation)
+    if unread:
+        y = 0.8 + (max((line for _, line, _ in layout), default=-1) + 1) * WORD_LINE + 0.15
+        ax.text(1.4, y, f"+ {unread} not read: past the model's maximum length", fontsize=17, va="center",
+                color=SPECIAL_COLOUR, style="italic")
+
+
+def _unread(explanation: Explanation) -> str:
+    """"12 passage words" (and query words, if the query was cut too) the model never read; "" if none."""
+    counts = {seg: sum(1 for w in explanation.words if w.segment == seg and not w.read) for seg in ("query", "passage")}
+    return " and ".join(f"{n} {seg} word{'s' * (n != 1)}" for seg, n in counts.items() if n)
 
 
 # --------------------------------------------------------------------------------------------------
