@@ -28,6 +28,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 pytest.importorskip("starlette", reason='the server needs the server extra: pip install -e ".[server]"')
 uvicorn = pytest.importorskip("uvicorn", reason='the server needs the server extra: pip install -e ".[server]"')
@@ -405,6 +407,46 @@ def test_bad_requests_get_422_in_tei_shape(client, path, body, error_type, messa
     assert set(response.json()) == {"error", "error_type"}
     assert response.json()["error_type"] == error_type
     assert re.search(message, response.json()["error"]), response.json()["error"]
+
+
+# Bodies as a client might get them wrong: a valid body whose fields (the routes' own, and "text") hold any
+# JSON, nested a little: strings with any code point (lone surrogates included, sent as JSON escapes), numbers
+# past int64 or NaN, lists where strings belong and strings where lists do.
+_FIELDS = ("query", "texts", "documents", "inputs", "input", "truncate", "truncation_direction", "raw_scores",
+           "return_text", "top_n", "return_documents", "normalize", "dimensions", "encoding_format", "model", "user",
+           "prompt_name", "text")
+_TEXT = st.one_of(st.text(st.characters(blacklist_categories=()), max_size=12),  # any code point
+                  st.sampled_from(["\ud800", "a \udcff", "\x00", "", " ", "word " * 300]))  # and known trouble
+_LEAF = st.one_of(st.none(), st.booleans(), st.integers(-2, 2**70), st.floats(allow_nan=True), _TEXT,
+                  st.sampled_from(["left", "Right", "base64", "float", "berlin"]))
+_JSON = st.recursive(_LEAF, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.lists(_TEXT, min_size=1, max_size=3),
+    st.dictionaries(st.sampled_from(_FIELDS), inner, max_size=3)),
+                     max_leaves=10)
+
+
+_VALID = {"/": {"query": "berlin", "texts": ["a city", "people"]}, "/rerank": {"query": "berlin", "texts": ["a city"]},
+          "/embed": {"inputs": ["a city", "people"]}, "/v1/rerank": {"query": "q", "documents": ["a", {"text": "b"}]},
+          "/v2/rerank": {"query": "q", "documents": ["a"]}, "/v1/embeddings": {"input": ["a city"]}}
+
+
+_TEXT_FIELDS = ("query", "texts", "documents", "inputs", "input")
+_CHANGES = st.one_of(st.dictionaries(st.sampled_from(_FIELDS), _JSON, max_size=3),  # any field, any JSON
+                     st.dictionaries(st.sampled_from(_TEXT_FIELDS), _TEXT | st.lists(_TEXT, min_size=1, max_size=3),
+                                     min_size=1, max_size=2))  # the texts themselves, where the models read them
+
+
+@settings(max_examples=200, deadline=None, derandomize=True,  # the same 200 bodies on every run
+          suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(route=st.sampled_from(sorted(_VALID)), changes=_CHANGES)
+def test_no_request_body_gets_a_server_error(client, route, changes):
+    """A valid body with fields changed to any JSON: an answer or a 4xx in TEI's error shape, never a 500
+    (a lone surrogate in a text gave one before)."""
+    body = {**_VALID[route], **changes}
+    response = client.post(route, content=json.dumps(body, allow_nan=True).encode("ascii"))
+    assert response.status_code in (200, 413, 422), (body, response.text)
+    if response.status_code != 200:
+        assert set(response.json()) == {"error", "error_type"}
 
 
 def test_a_body_over_the_payload_limit_gets_413(reranker):
