@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from minilm_np import CrossEncoder, Embedder, ModelLoadError, ModelNotFoundError
 
-from helpers import KERNELS, MODELS, assert_batch_invariant, make_checkpoint
+from helpers import KERNELS, MODELS, assert_batch_invariant, make_checkpoint, pipeline_dir
 
 TOL = 1e-5
 
@@ -297,3 +297,72 @@ def test_worker_threads_give_the_serial_scores_and_restore_blas():
         assert [lib.num_threads for lib in BLAS.libraries] == before
     with pytest.raises(ValueError, match="threads"):
         CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", threads=0)
+
+
+_ODD_JSON = [None, True, 1.5, "x", [], {}, ["a"], {"a": 1}]  # each in place of each entry, or the entry removed
+_REMOVED = object()
+
+
+def _paths(value, depth: int = 2, prefix: tuple = ()):
+    """Every entry of parsed JSON down to ``depth`` levels, as key paths (the first 3 items of a list; a
+    tokenizer's vocabulary and merges, thousands of entries alike, not entered)."""
+    if depth == 0 or not isinstance(value, (dict, list)) or prefix[-1:] in (("vocab",), ("merges",)):
+        return
+    keys = list(value) if isinstance(value, dict) else list(range(min(len(value), 3)))
+    for key in keys:
+        yield prefix + (key,)
+        yield from _paths(value[key], depth - 1, prefix + (key,))
+
+
+def _changed(value, path: tuple, new):
+    """A deep copy of ``value`` with the entry at ``path`` set to ``new`` (or removed: ``_REMOVED``); the
+    empty path is the whole document (removed: an empty object)."""
+    if not path:
+        return {} if new is _REMOVED else new
+    copy = json.loads(json.dumps(value))
+    parent = copy
+    for key in path[:-1]:
+        parent = parent[key]
+    if new is _REMOVED:
+        del parent[path[-1]]
+    else:
+        parent[path[-1]] = new
+    return copy
+
+
+def test_any_odd_entry_in_a_models_json_files_is_a_model_load_error_or_a_working_model(tmp_path):
+    """config.json, tokenizer.json and the sentence-transformers files, the whole file and every entry two
+    levels deep set in turn to each odd JSON value or removed (about 900 loads of the tiny models, 2 s):
+    either a ModelLoadError (or the ValueError a multi-label reranker gets) naming the directory, or a
+    model that loads and answers finitely. Fuzzing these found a TypeError from a list model_type,
+    AttributeErrors from a Dense config that was not an object, a Rust panic escaping every except
+    Exception, and "num_attention_heads": true loading as one head."""
+    import warnings
+
+    cross_encoder = shutil.copytree(MODELS / "tiny-ce-1", tmp_path / "ce")
+    embedder = pipeline_dir(tmp_path, "mean-dense-normalize")
+    files = [(cross_encoder, "config.json"), (cross_encoder, "tokenizer.json"), (embedder, "modules.json"),
+             (embedder, "1_Pooling/config.json"), (embedder, "2_Dense/config.json"),
+             (embedder, "config_sentence_transformers.json")]
+    outcomes = {"refused": 0, "loaded": 0}
+    for d, name in files:
+        path = d / name
+        original = path.read_text(encoding="utf-8")
+        parsed = json.loads(original)
+        for entry in [(), *_paths(parsed)]:  # the whole file, then each entry
+            for new in (*_ODD_JSON, _REMOVED):
+                path.write_text(json.dumps(_changed(parsed, entry, new)), encoding="utf-8")
+                try:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore")  # e.g. tensors a shrunken config does not describe
+                        if d == cross_encoder:
+                            scores = CrossEncoder.from_pretrained(d).predict([("a b", "c d e")])
+                        else:
+                            scores = Embedder.from_pretrained(d).encode(["a b", "c d e"])
+                    assert np.isfinite(scores).all(), (name, entry, new)
+                    outcomes["loaded"] += 1
+                except (ModelLoadError, ValueError) as e:
+                    assert str(d) in str(e) or "config" in str(e), (name, entry, new, e)
+                    outcomes["refused"] += 1
+        path.write_text(original, encoding="utf-8")
+    assert outcomes["refused"] and outcomes["loaded"], outcomes  # both kinds of outcome were reached
