@@ -36,3 +36,17 @@ def test_without_ray_the_message_names_the_extra(tmp_path, monkeypatch):
     with pytest.raises(ImportError, match=r'pip install "minilm-np\[ray\]"'):
         write_index_on_ray(tmp_path / "idx", FakeEmbedder, corpus_from_texts(TEXTS))
     assert not (tmp_path / "idx").exists()
+
+
+@pytest.mark.parametrize("kwargs, error, message", [
+    ({"actors": 0}, ValueError, "actors must be a positive integer, got 0"),  # 0 used to mean the default
+    ({"cpus_per_actor": True}, ValueError, "cpus_per_actor must be a positive integer, got True"),
+    ({"embedder_factory": FakeEmbedder()}, TypeError, "embedder_factory must be a function returning an embedder"),
+])
+def test_bad_arguments_are_refused_before_a_cluster_starts(tmp_path, kwargs, error, message):
+    ray = pytest.importorskip("ray", reason='the Ray engine needs Ray Data: pip install "minilm-np[ray]"')
+    pytest.importorskip("ray.data", reason='the Ray engine needs Ray Data: pip install "minilm-np[ray]"')
+    arguments = {"embedder_factory": FakeEmbedder, "corpus": TEXTS, **kwargs}  # a plain list is a corpus
+    with pytest.raises(error, match=message):
+        write_index_on_ray(tmp_path / "idx", **arguments)
+    assert not ray.is_initialized() and not (tmp_path / "idx").exists()

@@ -32,6 +32,7 @@ import numpy as np
 from ..threads import available_cpus
 from .ann import AnnConfig
 from .build import Shard, WHOLE, commit_shard, opened, shard_bounds
+from .corpus import as_passages
 from .index import EmbeddingIndex
 from .index_format import IndexWriter
 from .scorers import Passages, Progress, TextEmbedder
@@ -75,9 +76,14 @@ def write_index_on_ray(directory: str | Path, embedder_factory: EmbedderFactory,
     cluster's CPUs). ``task_size``: passages per task.
     """
     ray, pyarrow = _ray()
-    for name, value in (("cpus_per_actor", cpus_per_actor), ("task_size", task_size), ("actors", actors or 1)):
+    for name, value in (("cpus_per_actor", cpus_per_actor), ("task_size", task_size),
+                        ("actors", 1 if actors is None else actors)):  # 0 is no pool size, not the default
         if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
+    if not callable(embedder_factory):  # each actor calls it; found out here, not in a remote traceback
+        raise TypeError(f"embedder_factory must be a function returning an embedder, got "
+                        f"{type(embedder_factory).__name__}")
+    corpus = as_passages(corpus)
     shard = shard or WHOLE
     start, stop = shard_bounds(corpus, shard, ann)
     began = time.perf_counter()
