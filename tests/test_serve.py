@@ -637,6 +637,8 @@ def test_the_served_models_run_the_kernels_asked_for_and_a_bad_name_stops_before
     for port in (70000, -1, True, "8080"):  # bind() raised OverflowError from inside asyncio for the first two
         with pytest.raises(ValueError, match=f"port must be an integer from 0 to 65535 .*, got {port!r}"):
             serve(reranker=str(MODELS / "tiny-ce-1"), embedder=None, port=port)
+    with pytest.raises(ValueError, match="cannot listen on 999.1.1.1:0: "):  # uvicorn logged it, exited 3
+        serve(reranker=str(MODELS / "tiny-ce-1"), embedder=None, host="999.1.1.1", port=0)
 
 
 def test_a_multi_label_model_is_refused_as_reranker():

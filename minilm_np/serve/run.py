@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import logging
 import signal
+import socket
 import threading
 from collections.abc import Collection
 from contextlib import contextmanager
@@ -36,6 +37,10 @@ def serve(*, reranker: str | None, embedder: str | None,
     kernel_sets.by_name(kernels)  # an unknown name, or numba absent, fails here and not in the background
     if isinstance(port, bool) or not isinstance(port, int) or not 0 <= port <= 65535:
         raise ValueError(f"port must be an integer from 0 to 65535 (0: any free port), got {port!r}")
+    try:  # a host that does not resolve, said in one line before anything starts (uvicorn logs it and exits 3)
+        socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError) as e:
+        raise ValueError(f"cannot listen on {host}:{port}: {e.strerror if isinstance(e, OSError) else e}") from None
     if reranker is None and embedder is None:
         raise ValueError("nothing to serve: give a reranker, an embedder or both")
     failure: list[BaseException] = []
