@@ -20,7 +20,7 @@ def explanation_lines(ex: Explanation, model: str, *, colour: bool, width: int) 
         words = [w for w in ex.words if w.segment == segment and w.read]
         cells = [_coloured(w, limit) if colour else f"{w.text}({w.contribution:+.3f})" for w in words]
         lines += _wrap(f"{segment:8}", cells, [len(w.text) if colour else len(c) for w, c in zip(words, cells)], width)
-        unread = sum(1 for w in ex.words if w.segment == segment and not w.read)
+        unread = ex.unread(segment)
         if unread:  # counted, not listed: a long passage would fill the screen with words the model never saw
             lines.append(f"{'':8} + {unread} {segment} word{'s' * (unread != 1)} not read: past the model's "
                          f"maximum length")

@@ -54,6 +54,10 @@ class Explanation:
         return {"query": self.query, "passage": self.passage, "score": self.score, "truncated": self.truncated,
                 "words": [w.to_dict() for w in self.words]}
 
+    def unread(self, segment: str) -> int:
+        """Words of ``segment`` ("query" or "passage") past the cut: never read by the model."""
+        return sum(1 for w in self.words if w.segment == segment and not w.read)
+
 
 @dataclass(frozen=True)
 class Occlusions:

@@ -149,9 +149,9 @@ def _draw_words(ax, explanation: Explanation, shown: list[Word], layout, norm) -
 
 
 def _unread(explanation: Explanation) -> str:
-    """"12 passage words" (and query words, if the query was cut too) the model never read; "" if none."""
-    counts = {seg: sum(1 for w in explanation.words if w.segment == seg and not w.read) for seg in ("query", "passage")}
-    return " and ".join(f"{n} {seg} word{'s' * (n != 1)}" for seg, n in counts.items() if n)
+    """What the model never read, as "12 passage words" (and the query's, if it was cut too); "" if nothing."""
+    counts = {segment: explanation.unread(segment) for segment in ("query", "passage")}
+    return " and ".join(f"{n} {segment} word{'s' * (n != 1)}" for segment, n in counts.items() if n)
 
 
 # --------------------------------------------------------------------------------------------------

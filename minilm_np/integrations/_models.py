@@ -25,7 +25,6 @@ def load(cls: type[CrossEncoder] | type[Embedder], model, threads: int | None, k
     return cls.from_pretrained(model, **options)
 
 
-
 def top_n(value) -> int | None:
     """A reranker's ``top_n`` (LangChain's and LlamaIndex's name for what ``rank`` calls ``top_k``), checked
     under its own name: None keeps every document."""
