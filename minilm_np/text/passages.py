@@ -45,6 +45,11 @@ _OPENERS_PUNCT = "\"'“‘([{«"
 _STOP = re.compile(r"([.!?…]+)([" + re.escape(_CLOSERS) + r"]*)(?=\s|$)")
 _PARAGRAPH_BREAK = re.compile(r"\n[ \t\r\f\v]*\n")
 _SPACES = re.compile(r"\s+")
+_NEXT_CHAR = re.compile(r"\s*(\S)")  # the first character after a stop, past any whitespace
+_NEXT_WORD = re.compile(r"\s*([^\W\d_]+)")  # the letters that open the next word, if it opens with letters
+# The word before a stop is looked for in this many characters: no abbreviation or initialism is longer,
+# and looking no further keeps a paragraph with many stops that end nothing linear, not quadratic.
+_WORD_WINDOW = 64
 
 
 def split_text(text: str, mode: str = "sentences") -> list[str]:
@@ -77,19 +82,21 @@ def split_sentences(text: str) -> list[str]:
         start = 0
         for stop in _STOP.finditer(paragraph):
             end = stop.end()
-            if _ends_sentence(paragraph[start:stop.start()], stop.group(1), paragraph[end:]):
+            before = paragraph[max(start, stop.start() - _WORD_WINDOW):stop.start()]
+            if _ends_sentence(before, stop.group(1), paragraph, end):
                 sentences.append(paragraph[start:end])
                 start = end
         sentences.append(paragraph[start:])
     return [_squash(s) for s in sentences if s.strip()]
 
 
-def _ends_sentence(before: str, punct: str, after: str) -> bool:
-    """Whether the stop ``punct`` between ``before`` and ``after`` ends a sentence."""
-    rest = after.lstrip()
-    if not rest:
+def _ends_sentence(before: str, punct: str, text: str, after: int) -> bool:
+    """Whether the stop ``punct``, after ``before`` (the end of the text before it) and followed by
+    ``text[after:]``, ends a sentence."""
+    next_char = _NEXT_CHAR.match(text, after)
+    if next_char is None:
         return True
-    nxt = rest[0]
+    nxt = next_char.group(1)
     if nxt.islower():
         return False  # "etc. and", "... and then", "Yahoo! is"
     if "!" in punct or "?" in punct or punct in ("...", "…") or len(punct) > 1:
@@ -98,8 +105,8 @@ def _ends_sentence(before: str, punct: str, after: str) -> bool:
     word = before.split()[-1] if before.split() else ""
     word = word.lstrip(_OPENERS_PUNCT)  # "(e.g" -> "e.g"
     key = word.lower()
-    next_word = re.match(r"[^\W\d_]+", rest)
-    next_is_opener = bool(next_word) and next_word.group(0).lower() in _OPENERS
+    next_word = _NEXT_WORD.match(text, after)
+    next_is_opener = bool(next_word) and next_word.group(1).lower() in _OPENERS
     if key in _NEVER_FINAL:
         return False
     if re.fullmatch(r"[A-Z]", word) or re.fullmatch(r"(?:[A-Za-z]\.)+[A-Za-z]", word):
