@@ -69,32 +69,43 @@ class Occlusions:
 
 
 def occlusions(tokenizer: Tokenizer, query: str, passage: str) -> Occlusions:
-    """The pair, and the pair without each word's pieces, as encoded sequences to score in one call."""
+    """The pair, and the pair without each word's pieces, as encoded sequences to score in one call.
+
+    Each shortened pair is cut as ``predict`` cuts it (longest first), and only the pieces it keeps are
+    copied; a word past the cut whose removal leaves the cut where it was changes nothing read and shares
+    the pair's own row without being built. So the work grows with the words times max_length, not with
+    the square of the passage's length."""
     (q, q_offsets), (p, p_offsets) = tokenizer.pieces_with_offsets([query, passage])
     specials = len(tokenizer.pair_encoding([], []).ids)  # [CLS] [SEP] [SEP]
     budget = tokenizer.max_length - specials
-
-    def read(a: list[int], b: list[int]) -> Encoded:
-        keep_a, keep_b = longest_first(len(a), len(b), budget)
-        return tokenizer.pair_encoding(a[:keep_a], b[:keep_b])
-
-    full = read(q, p)
     kept = dict(zip(("query", "passage"), longest_first(len(q), len(p), budget)))  # pieces read of each
+    full = tokenizer.pair_encoding(q[:kept["query"]], p[:kept["passage"]])
     encodings, seen = [full], {(tuple(full.ids), tuple(full.type_ids)): 0}
     words, rows = [], []
     for segment, text, offsets in (("query", query, q_offsets), ("passage", passage, p_offsets)):
         for start, end, lo, hi in _word_pieces(text, offsets):
-            if segment == "query":
-                enc = read(q[:lo] + q[hi:], p)
+            n_q, n_p = (len(q) - (hi - lo), len(p)) if segment == "query" else (len(q), len(p) - (hi - lo))
+            keep = dict(zip(("query", "passage"), longest_first(n_q, n_p, budget)))
+            if lo >= keep[segment] and keep == kept:  # past the cut, and the cut stays: the pair as read
+                rows.append(0)
             else:
-                enc = read(q, p[:lo] + p[hi:])
-            key = (tuple(enc.ids), tuple(enc.type_ids))
-            if key not in seen:
-                seen[key] = len(encodings)
-                encodings.append(enc)
-            rows.append(seen[key])
+                a = _without(q, lo, hi, keep["query"]) if segment == "query" else q[:keep["query"]]
+                b = _without(p, lo, hi, keep["passage"]) if segment == "passage" else p[:keep["passage"]]
+                enc = tokenizer.pair_encoding(a, b)
+                key = (tuple(enc.ids), tuple(enc.type_ids))
+                if key not in seen:
+                    seen[key] = len(encodings)
+                    encodings.append(enc)
+                rows.append(seen[key])
             words.append((segment, start, end, hi - lo, lo < kept[segment]))
     return Occlusions(encodings, words, rows, truncated=len(full.ids) - specials < len(q) + len(p))
+
+
+def _without(pieces: list[int], lo: int, hi: int, keep: int) -> list[int]:
+    """The first ``keep`` of ``pieces`` once pieces [lo, hi) are removed, copying no more than those."""
+    if keep <= lo:
+        return pieces[:keep]
+    return pieces[:lo] + pieces[hi:hi + keep - lo]
 
 
 def _word_pieces(text: str, offsets: list[tuple[int, int]]) -> list[tuple[int, int, int, int]]:
