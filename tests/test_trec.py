@@ -16,6 +16,9 @@ def test_read_queries_in_three_layouts(tmp_path):
     (tmp_path / "bad.tsv").write_text("q1 no tab\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="line 1"):
         read_queries(tmp_path / "bad.tsv")
+    (tmp_path / "empty.jsonl").write_text('{"_id": "q1", "text": "  "}\n', encoding="utf-8")
+    with pytest.raises(CorpusError, match="^query file .*empty.jsonl has no passages"):  # said "corpus"
+        read_queries(tmp_path / "empty.jsonl")
     (tmp_path / "twice.tsv").write_text("q1\ta\nq1\tb\n", encoding="utf-8")
     with pytest.raises(CorpusError, match="^query file .*twice.tsv has duplicate id 'q1'$"):  # not "corpus"
         read_queries(tmp_path / "twice.tsv")

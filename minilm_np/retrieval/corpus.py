@@ -102,11 +102,13 @@ def join_title(title, text: str) -> str:
     return ((title or "") + TITLE_SEPARATOR + text).strip()
 
 
-def read_corpus(path: str | Path, *, split: str = "sentences", encoding: str = "utf-8") -> Corpus:
+def read_corpus(path: str | Path, *, split: str = "sentences", encoding: str = "utf-8",
+                what: str = "corpus") -> Corpus:
     """Read a text file, a ``.jsonl`` file or a directory of ``.txt`` files (see the module docstring).
 
     Raises ``FileNotFoundError`` if ``path`` does not exist, ``CorpusError`` if it is malformed or holds
-    no passage, ``ValueError`` for an unknown ``split`` mode.
+    no passage, ``ValueError`` for an unknown ``split`` mode. ``what`` names the file in those messages
+    ("query file" when it holds queries).
     """
     if split not in SPLIT_MODES:
         raise ValueError(f"unknown split mode {split!r}; expected one of {', '.join(SPLIT_MODES)}")
@@ -121,8 +123,8 @@ def read_corpus(path: str | Path, *, split: str = "sentences", encoding: str = "
         passages = split_text(read_text(path, encoding), split)
         corpus = Corpus([str(i) for i in range(1, len(passages) + 1)], passages, source=str(path))
     if len(corpus) == 0:
-        raise CorpusError(f"corpus {path} has no passages (empty files or only blank text)")
-    check_unique(corpus)
+        raise CorpusError(f"{what} {path} has no passages (empty files or only blank text)")
+    check_unique(corpus, what)
     return corpus
 
 

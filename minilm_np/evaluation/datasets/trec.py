@@ -37,7 +37,7 @@ def read_queries(path: str | Path, *, encoding: str = "utf-8") -> list[tuple[str
         return queries
     if path.is_dir():
         raise CorpusError(f"{path} is a directory; queries come in one .jsonl, .tsv or text file")
-    found = read_corpus(path, split="lines", encoding=encoding)
+    found = read_corpus(path, split="lines", encoding=encoding, what="query file")
     return list(zip(found.ids, found.texts))
 
 
