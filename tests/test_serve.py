@@ -367,6 +367,8 @@ def _escaped(body: dict) -> bytes:
     ("/rerank", b"{not json", "Validation", "not valid JSON"),
     ("/rerank", b"[1, 2]", "Validation", "must be a JSON object, got array"),
     ("/rerank", b"[" * 100_000 + b"]" * 100_000, "Validation", "nests arrays or objects too deeply"),  # was a 500
+    ("/v1/rerank", b'{"query": "q", "documents": ["a"], "top_n": 1' + b"0" * 5000 + b"}", "Validation",
+     "^the request body holds an integer of more than 4,300 digits$"),  # not Python's sys.set_int_max_str_digits
     ("/v1/rerank", b'{"query": "q", "documents": ' + b"[" * 50_000 + b"]" * 50_000 + b"}", "Validation",
      "nests arrays or objects too deeply"),
     ("/rerank", {"texts": ["a"]}, "Validation", "missing field `query`"),

@@ -62,6 +62,8 @@ def parse_json(body: bytes) -> dict:
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as e:
+        if "integer string conversion" in str(e):  # Python's own limit, with advice meant for its programmer
+            raise ApiError("Validation", "the request body holds an integer of more than 4,300 digits") from None
         raise ApiError("Validation", f"the request body is not valid JSON: {e}") from None
     except RecursionError:  # arrays or objects nested thousands deep: Python's parser recurses
         raise ApiError("Validation", "the request body nests arrays or objects too deeply to parse") from None
