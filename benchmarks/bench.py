@@ -187,16 +187,21 @@ def best_and_median(run: Callable[[], object], repeats: int) -> dict:
     return {"best_gflops": flop / min(times) / 1e9, "median_gflops": flop / statistics.median(times) / 1e9}
 
 
+def gemm_operands() -> tuple[np.ndarray, np.ndarray]:
+    """The seeded float32 operands of GEMM_SHAPE every sgemm rate here is measured on.  [M, K], [K, N]"""
+    m, k, n = GEMM_SHAPE
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+
+
 def gemm_rates(threads: int, repeats: int = 10) -> dict:
     """The float32 matmul rate of each engine's own GEMM on GEMM_SHAPE: numpy (OpenBLAS), torch
     (torch.mm), ONNX Runtime (one MatMul node with B as a constant initializer, as in the exported model).
 
     numpy's is the yardstick for minilm-np (the "% sgemm" column); the other two show how much faster the
     other engines' matrix kernels are on this CPU before any model-level difference."""
+    a, b = gemm_operands()
     m, k, n = GEMM_SHAPE
-    rng = np.random.default_rng(0)
-    a = rng.standard_normal((m, k), dtype=np.float32)
-    b = rng.standard_normal((k, n), dtype=np.float32)
     out = {"shape": f"({m}x{k})@({k}x{n}) float32", "repeats": repeats,
            "numpy": best_and_median(lambda: a @ b, repeats)}
 

@@ -27,11 +27,11 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # profile the tree's minilm_np, not an installed copy
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-import numpy as np  # noqa: E402
 from line_profiler import LineProfiler  # noqa: E402
 
 from bench import (CE_MAX_LENGTH, DATA_DIR, GEMM_SHAPE, OUT_DIR, Shape, best_and_median,  # noqa: E402
-                   build_workloads, ensure_stand_in, hf_tokenizer, hold_isa, numba_target, token_counts)
+                   build_workloads, ensure_stand_in, gemm_operands, hf_tokenizer, hold_isa, numba_target,
+                   token_counts)
 from minilm_np import CrossEncoder  # noqa: E402
 from minilm_np.model import packed  # noqa: E402
 
@@ -125,9 +125,7 @@ def main(argv=None) -> None:
 def one_thread_sgemm(repeats: int = 10) -> float:
     """numpy's float32 matmul rate on bench.GEMM_SHAPE with BLAS on one thread, best of ``repeats``, GFLOP/s."""
     from threadpoolctl import threadpool_limits
-    rng = np.random.default_rng(0)
-    m, k, n = GEMM_SHAPE
-    a, b = rng.standard_normal((m, k), dtype=np.float32), rng.standard_normal((k, n), dtype=np.float32)
+    a, b = gemm_operands()
     with threadpool_limits(1, user_api="blas"):
         return best_and_median(lambda: a @ b, repeats)["best_gflops"]
 
