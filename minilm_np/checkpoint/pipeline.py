@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..model.config import optional_json_integer
 from ..model.heads import Dense
 from .load import read_tensors, weights_file
 from .names import arrange_dense
@@ -132,9 +133,8 @@ def _read_pooling(path: Path) -> tuple[tuple[str, ...], bool, int | None]:
     else:  # classic flags; none set means mean, as sentence-transformers 6 reads them
         modes = tuple(mode for flag, mode in _POOLING_FLAGS.items() if cfg.get(flag)) or ("mean",)
     dimension = cfg.get("embedding_dimension", cfg.get("word_embedding_dimension"))
-    if dimension is not None and (isinstance(dimension, bool) or not isinstance(dimension, int)):
-        raise ConfigError(f"{path}: the embedding dimension must be an integer, got {json.dumps(dimension)}")
-    return modes, bool(cfg.get("include_prompt", True)), dimension
+    return modes, bool(cfg.get("include_prompt", True)), optional_json_integer(dimension, "the embedding dimension",
+                                                                               str(path))
 
 
 def _read_dense(folder: Path) -> Dense:

@@ -102,27 +102,30 @@ class BertConfig:
         # transformers derives num_labels from id2label when it is present, else defaults to 2.
         num_labels = len(id2label) if isinstance(id2label, dict) else d.get("num_labels", 2)
         body = BODIES[model_type]
+
+        def size(key: str, default: int | None = None) -> int:  # a required size, or one with a default
+            return json_integer(d[key] if default is None else d.get(key, default), key, source)
+
         try:
             labels = tuple(str(id2label[k]) for k in sorted(id2label, key=int)) if isinstance(id2label, dict) else ()
             cfg = cls(
-                vocab_size=_integer(d["vocab_size"], "vocab_size", source),
-                hidden_size=_integer(d["hidden_size"], "hidden_size", source),
-                num_hidden_layers=_integer(d["num_hidden_layers"], "num_hidden_layers", source),
-                num_attention_heads=_integer(d["num_attention_heads"], "num_attention_heads", source),
-                intermediate_size=_integer(d["intermediate_size"], "intermediate_size", source),
-                max_position_embeddings=_integer(d["max_position_embeddings"], "max_position_embeddings", source),
-                type_vocab_size=0 if body.token_types == "none" else _integer(d.get("type_vocab_size", 2),
-                                                                              "type_vocab_size", source),
+                vocab_size=size("vocab_size"),
+                hidden_size=size("hidden_size"),
+                num_hidden_layers=size("num_hidden_layers"),
+                num_attention_heads=size("num_attention_heads"),
+                intermediate_size=size("intermediate_size"),
+                max_position_embeddings=size("max_position_embeddings"),
+                type_vocab_size=0 if body.token_types == "none" else size("type_vocab_size", 2),
                 layer_norm_eps=_number(body.fixed_layer_norm_eps or d.get("layer_norm_eps", 1e-12), "layer_norm_eps",
                                        source),
-                num_labels=_integer(num_labels, "num_labels", source),
+                num_labels=json_integer(num_labels, "num_labels", source),
                 hidden_act=str(d.get("hidden_act", "gelu")),
                 position_embedding_type=str(d.get("position_embedding_type", "absolute")),
-                pad_token_id=_optional_integer(d.get("pad_token_id"), "pad_token_id", source) or 0,
+                pad_token_id=optional_json_integer(d.get("pad_token_id"), "pad_token_id", source) or 0,
                 model_type=model_type,
                 architecture=architecture,
-                embedding_size=_optional_integer(d.get("embedding_size", body.default_embedding_size), "embedding_size",
-                                                 source),
+                embedding_size=optional_json_integer(d.get("embedding_size", body.default_embedding_size),
+                                                     "embedding_size", source),
                 id2label=labels,
             )
         except (TypeError, ValueError) as e:
@@ -179,7 +182,7 @@ def _architecture(d: dict, source: str) -> tuple[str, str | None]:
     return model_type, (archs[0] if archs else None)
 
 
-def _integer(value, name: str, source: str) -> int:
+def json_integer(value, name: str, source: str) -> int:
     """A JSON integer, as transformers' modules need it: not a bool, a fraction or a numeric string, which
     int() would quietly turn into another model (``"num_attention_heads": true`` is one head)."""
     if isinstance(value, bool) or not isinstance(value, int):
@@ -187,8 +190,8 @@ def _integer(value, name: str, source: str) -> int:
     return value
 
 
-def _optional_integer(value, name: str, source: str) -> int | None:
-    return None if value is None else _integer(value, name, source)
+def optional_json_integer(value, name: str, source: str) -> int | None:
+    return None if value is None else json_integer(value, name, source)
 
 
 def _number(value, name: str, source: str) -> float:
