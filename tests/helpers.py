@@ -288,3 +288,18 @@ def legacy_bytes(payload: bytes) -> bytes:
     header += pickle.dumps({"protocol_version": 1001, "little_endian": True,
                             "type_sizes": {"short": 2, "int": 4, "long": 4}}, protocol=2)
     return header + payload
+
+
+def fake_hub_cache(cache: Path, repo_id: str, files_from: Path, revision: str = "main",
+                   commit: str = "0123456789abcdef0123456789abcdef01234567") -> Path:
+    """A model in huggingface_hub's cache layout, models--org--name/{refs/<revision>, snapshots/<commit>/...},
+    its files linked to ``files_from``'s (as the cache links them to its blobs); returns the snapshot."""
+    repo = cache / f"models--{repo_id.replace('/', '--')}"
+    snap = repo / "snapshots" / commit
+    snap.mkdir(parents=True)
+    for f in files_from.iterdir():
+        (snap / f.name).symlink_to(f.resolve(), target_is_directory=f.is_dir())
+    (repo / "refs").mkdir()
+    (repo / "refs" / revision).write_text(commit)
+    return snap
+

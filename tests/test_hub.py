@@ -1,4 +1,3 @@
-import shutil
 import time
 
 import pytest
@@ -7,7 +6,7 @@ from minilm_np import CrossEncoder, HubError, ModelLoadError, ModelNotFoundError
 from minilm_np.checkpoint.family import hub_id_for
 from minilm_np.checkpoint.hub import resolve
 
-from helpers import make_checkpoint
+from helpers import fake_hub_cache, make_checkpoint
 
 
 def test_family_sizes_name_the_hub_models():
@@ -58,19 +57,9 @@ def test_no_network_fails_fast_without_retry_loops(tmp_path):
     assert time.perf_counter() - start < 30
 
 
-def _fake_cache(cache, repo_id, files_from, revision="main", commit="0123456789abcdef0123456789abcdef01234567"):
-    """The huggingface_hub cache layout: models--org--name/{refs/<revision>, snapshots/<commit>/...}."""
-    repo = cache / f"models--{repo_id.replace('/', '--')}"
-    snap = repo / "snapshots" / commit
-    shutil.copytree(files_from, snap)
-    (repo / "refs").mkdir(parents=True)
-    (repo / "refs" / revision).write_text(commit)
-    return snap
-
-
 def test_a_cached_model_resolves_offline(tmp_path, monkeypatch):
     src = make_checkpoint(tmp_path / "src")
-    snap = _fake_cache(tmp_path / "cache", "cross-encoder/ms-marco-MiniLM-L-6-v2", src)
+    snap = fake_hub_cache(tmp_path / "cache", "cross-encoder/ms-marco-MiniLM-L-6-v2", src)
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     assert resolve("L-6", cache_dir=str(tmp_path / "cache")) == snap
     ce = CrossEncoder.from_pretrained("L-6", cache_dir=str(tmp_path / "cache"))
@@ -81,7 +70,7 @@ def test_a_cached_model_resolves_offline(tmp_path, monkeypatch):
 def test_revision_pinning_uses_that_revision(tmp_path):
     src = make_checkpoint(tmp_path / "src")
     commit = "fedcba9876543210fedcba9876543210fedcba98"
-    snap = _fake_cache(tmp_path / "cache", "org/model", src, revision="main", commit=commit)
+    snap = fake_hub_cache(tmp_path / "cache", "org/model", src, revision="main", commit=commit)
     assert resolve("org/model", revision=commit, cache_dir=str(tmp_path / "cache"), local_files_only=True) == snap
     with pytest.raises(HubError, match="org/model@v9"):
         resolve("org/model", revision="v9", cache_dir=str(tmp_path / "cache"), local_files_only=True)
