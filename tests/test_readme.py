@@ -1,0 +1,124 @@
+"""The README's walkthrough, run as written. Every ``$ minilm-np ...`` line of the console blocks under "A look
+inside" and "Walkthrough: ranking and search" runs through the CLI's ``main`` in a scratch directory, in the
+README's order (the index is built before it is searched). The L-6 reranker the README names is the MS MARCO
+L-6-shaped stand-in, laid out in a Hugging Face cache and read offline, and ``./msmarco-l6-shaped`` is that
+same stand-in, so no line is edited. The walkthrough's Python block runs too. A flag renamed in the code and
+not in the README fails here, naming the line; so does a change to the shape of the timing table the README
+prints."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+
+from minilm_np import cli
+
+from helpers import fake_hub_cache
+
+README = Path(__file__).resolve().parents[1] / "README.md"
+SECTIONS = ("## A look inside", "## Walkthrough: ranking and search")
+# Lines left out, each with why: these are run elsewhere or would take the suite's time.
+NOT_RUN = {"eval --cranfield": "embeds Cranfield's 1,400 abstracts (30 s); tests/test_cranfield.py runs eval on it"}
+HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
+
+
+def sections(text: str) -> dict[str, str]:
+    """The README's level-2 sections by heading line."""
+    parts = re.split(r"^(## .*)$", text, flags=re.M)
+    return {parts[i].strip(): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def blocks(section: str, language: str) -> list[str]:
+    """Each ```language block of ``section``."""
+    return [m.group(1) for m in re.finditer(f"```{language}\n(.*?)```", section, re.S)]
+
+
+def commands(lines: list[str]) -> list[tuple[str, list[str]]]:
+    """(the line as written, its arguments) for each ``$ `` line of a block, continuation lines joined; what
+    follows the commands in a block is their printed output."""
+    out, i = [], 0
+    while i < len(lines):
+        if lines[i].startswith("$ "):
+            text = lines[i][2:]
+            while text.endswith("\\"):
+                i += 1
+                text = text[:-1] + lines[i]
+            out.append((" ".join(text.split()), shlex.split(text, comments=True)))
+        i += 1
+    return out
+
+
+def walkthrough() -> list[tuple[str, list[str], list[str]]]:
+    """(line, arguments after ``minilm-np``, the block's printed lines) for each line the test runs."""
+    found = sections(README.read_text(encoding="utf-8"))
+    runs = []
+    for heading in SECTIONS:
+        for block in (text.splitlines() for text in blocks(found[heading], "console")):
+            printed = [line for line in block if line and not line.startswith(("$ ", "    "))]
+            runs += [(line, argv[1:], printed) for line, argv in commands(block) if argv[0] == "minilm-np"]
+    return runs
+
+
+@pytest.fixture
+def readers_directory(tmp_path, monkeypatch, msmarco_l6):
+    """A scratch directory as the README's reader has it: the repository's tests/ beside them, the stand-in
+    made as the walkthrough says, and the Hub's L-6 in the cache (offline)."""
+    import huggingface_hub.constants
+    (tmp_path / "tests").symlink_to(README.parent / "tests", target_is_directory=True)
+    (tmp_path / "msmarco-l6-shaped").symlink_to(msmarco_l6, target_is_directory=True)
+    fake_hub_cache(tmp_path / "hf-cache", "cross-encoder/ms-marco-MiniLM-L-6-v2", msmarco_l6)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf-cache"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("NO_COLOR", "1")
+    monkeypatch.chdir(tmp_path)
+    return tmp_path
+
+
+def test_the_walkthrough_finds_its_lines():
+    """The parse itself: a README rewritten so that this test finds nothing would pass it vacuously."""
+    lines = [line for line, _, _ in walkthrough()]
+    assert len(lines) >= 10
+    assert any(line.startswith("minilm-np explain") for line in lines)
+    assert any(line.startswith("minilm-np compare") for line in lines)
+
+
+def test_every_walkthrough_line_runs_as_written(readers_directory, capsys):
+    failures, ran = [], 0
+    for line, argv, printed in walkthrough():
+        if any(line.startswith(f"minilm-np {cut}") for cut in NOT_RUN):
+            continue
+        if "--png" in argv and not HAS_MATPLOTLIB:
+            continue  # the plot extra; tests/test_plot.py and tests/test_explain_plot.py skip likewise
+        code = cli.main(argv)
+        out, err = capsys.readouterr()
+        ran += 1
+        if code != 0:
+            failures.append(f"{line}\n  exit {code}: {err.strip()}")
+        elif printed and not same_shape(printed, out.splitlines()):
+            failures.append(f"{line}\n  prints\n{out}\n  where the README shows\n" + "\n".join(printed))
+    assert not failures, "\n\n".join(failures)
+    assert ran >= 10
+    assert (readers_directory / "cities-idx" / "manifest.json").is_file()
+    assert (readers_directory / "cities.npy").is_file()
+
+
+def test_the_walkthroughs_python_runs_as_written(readers_directory, capsys):
+    """Its one Python block (build, save, load and search an index), in the same kind of directory."""
+    code, = blocks(sections(README.read_text(encoding="utf-8"))["## Walkthrough: ranking and search"], "python")
+    exec(compile(code, "README.md (walkthrough)", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 5 + 1  # top_k=5 hits, then the timings
+    assert "'reranking'" in printed[-1] and (readers_directory / "cities-idx" / "manifest.json").is_file()
+
+
+def same_shape(shown: list[str], printed: list[str]) -> bool:
+    """Whether the first lines printed match the README's, blank lines aside, up to the numbers in them
+    (timings vary) and absolute paths (the reader's directory is not the test's)."""
+    def shape(line: str) -> str:
+        return " ".join(re.sub(r"\d+(\.\d+)?", "N", re.sub(r"(?<!\S)/\S+", "PATH", line)).split())
+    printed = [line for line in printed if line.strip()]
+    return [shape(line) for line in shown] == [shape(line) for line in printed[:len(shown)]]
