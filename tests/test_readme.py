@@ -2,7 +2,8 @@
 inside" and "Walkthrough: ranking and search" runs through the CLI's ``main`` in a scratch directory, in the
 README's order (the index is built before it is searched). The L-6 reranker the README names is the MS MARCO
 L-6-shaped stand-in, laid out in a Hugging Face cache and read offline, and ``./msmarco-l6-shaped`` is that
-same stand-in, so no line is edited. The walkthrough's Python block runs too. A flag renamed in the code and
+same stand-in, so no line is edited. The walkthrough's Python block runs too, and so do the framework
+examples, each where its extra is installed. A flag renamed in the code and
 not in the README fails here, naming the line; so does a change to the shape of the timing table the README
 prints."""
 
@@ -122,3 +123,23 @@ def same_shape(shown: list[str], printed: list[str]) -> bool:
         return " ".join(re.sub(r"\d+(\.\d+)?", "N", re.sub(r"(?<!\S)/\S+", "PATH", line)).split())
     printed = [line for line in printed if line.strip()]
     return [shape(line) for line in shown] == [shape(line) for line in printed[:len(shown)]]
+
+
+FRAMEWORKS = ("langchain_classic", "llama_index.core", "haystack")  # what each example imports first
+
+
+@pytest.mark.parametrize("framework", range(len(FRAMEWORKS)), ids=FRAMEWORKS)
+def test_the_framework_examples_run_as_written(readers_directory, capsys, framework):
+    """LangChain's, LlamaIndex's and Haystack's example, each a retriever then the reranker's best two."""
+    pytest.importorskip(FRAMEWORKS[framework], reason="the framework's extra (README: Use it from LangChain, ...)")
+    found = sections(README.read_text(encoding="utf-8"))["## Use it from LangChain, LlamaIndex or Haystack"]
+    examples = blocks(found, "python")
+    assert [e.split()[1].split(".")[0] for e in examples] == [f.split(".")[0] for f in FRAMEWORKS]
+    exec(compile(examples[framework], f"README.md ({FRAMEWORKS[framework]})", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert len(printed) == 2 and all(line.split(" ", 1)[1] in PASSAGES for line in printed), printed
+
+
+PASSAGES = ("Berlin had a population of 3,520,031 registered inhabitants.", "Berlin is well known for its museums.",
+            "Paris is the capital and most populous city of France.")  # the examples' passages
+
