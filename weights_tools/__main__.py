@@ -10,6 +10,7 @@
     python -m weights_tools make-torch-bin-fixtures [...]    (needs torch)
     python -m weights_tools make-arch-fixtures [...]         (needs torch; RoBERTa/XLM-R/ELECTRA/DistilBERT, pipelines)
     python -m weights_tools make-explain-fixtures [...]      (needs torch)
+    python -m weights_tools make-cranfield-reference [...]   (needs sentence-transformers, pytrec-eval-terrier)
 
 Exit status: 0 success; 1 an error (one line on stderr; --debug shows the traceback); 2 usage;
 3 the command ran but its check failed (inspect: would not load; verify/cast: beyond tolerance);
@@ -46,6 +47,8 @@ DELEGATED = {
                            "regenerate tests/fixtures/archs: the other bodies, heads and pipelines (torch)"),
     "make-explain-fixtures": ("weights_tools.make_explain_fixtures",
                               "regenerate the window and trace references (torch)"),
+    "make-cranfield-reference": ("weights_tools.make_cranfield_reference",
+                                 "regenerate the Cranfield quality reference (sentence-transformers, trec_eval)"),
 }
 
 
