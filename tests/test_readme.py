@@ -2,8 +2,8 @@
 inside" and "Walkthrough: ranking and search" runs through the CLI's ``main`` in a scratch directory, in the
 README's order (the index is built before it is searched). The L-6 reranker the README names is the MS MARCO
 L-6-shaped stand-in, laid out in a Hugging Face cache and read offline, and ``./msmarco-l6-shaped`` is that
-same stand-in, so no line is edited. The walkthrough's Python block runs too, and so do the framework
-examples, each where its extra is installed. A flag renamed in the code and
+same stand-in, so no line is edited. The walkthrough's Python block runs too, the Python of Usage, Long
+passages and A look inside as one tour, and the framework examples, each where its extra is installed. A flag renamed in the code and
 not in the README fails here, naming the line; so does a change to the shape of the timing table the README
 prints."""
 
@@ -123,6 +123,21 @@ def same_shape(shown: list[str], printed: list[str]) -> bool:
         return " ".join(re.sub(r"\d+(\.\d+)?", "N", re.sub(r"(?<!\S)/\S+", "PATH", line)).split())
     printed = [line for line in printed if line.strip()]
     return [shape(line) for line in shown] == [shape(line) for line in printed[:len(shown)]]
+
+
+TOUR = ("## Usage", "## Long passages", "## A look inside")  # their Python blocks build on one another
+
+
+def test_the_python_tour_runs_as_written(readers_directory, capsys):
+    """Usage's block, then Long passages' and A look inside's, in one namespace as a reader runs them."""
+    found, namespace = sections(README.read_text(encoding="utf-8")), {}
+    for heading in TOUR:
+        for code in blocks(found[heading], "python"):
+            exec(compile(code, f"README.md ({heading[3:]})", "exec"), namespace)
+    assert namespace["scores"].shape == (2,) and namespace["vectors"].shape == (2, 384)
+    assert namespace["d"].windows.tolist() == [1, 1]  # both Berlin passages fit one window
+    words = capsys.readouterr().out.splitlines()  # A look inside prints each word of the explained pair
+    assert len(words) == len(namespace["ex"].words) == len((namespace["query"] + " " + namespace["passage"]).split())
 
 
 FRAMEWORKS = ("langchain_classic", "llama_index.core", "haystack")  # what each example imports first
