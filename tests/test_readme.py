@@ -1,11 +1,11 @@
-"""The README's walkthrough, run as written. Every ``$ minilm-np ...`` line of the console blocks under "A look
-inside" and "Walkthrough: ranking and search" runs through the CLI's ``main`` in a scratch directory, in the
-README's order (the index is built before it is searched). The L-6 reranker the README names is the MS MARCO
-L-6-shaped stand-in, laid out in a Hugging Face cache and read offline, and ``./msmarco-l6-shaped`` is that
-same stand-in, so no line is edited. The walkthrough's Python block runs too, the Python of Usage, Long
-passages and A look inside as one tour, and the framework examples, each where its extra is installed. A flag renamed in the code and
-not in the README fails here, naming the line; so does a change to the shape of the timing table the README
-prints."""
+"""The README, run as written. Every ``$ minilm-np ...`` line of the console blocks under "A look inside" and
+"Walkthrough: ranking and search" runs through the CLI's ``main`` in a scratch directory, in the README's order
+(the index is built before it is searched). The L-6 reranker the README names is the MS MARCO L-6-shaped
+stand-in, laid out in a Hugging Face cache and read offline, and ``./msmarco-l6-shaped`` is that same stand-in,
+so no line is edited. The Python runs too: the walkthrough's block, the blocks of Usage, Long passages and A
+look inside as one tour, and the framework examples, each where its extra is installed. A flag or a name
+changed in the code and not in the README fails here, naming the line; so does a change to the shape of the
+timing table the README prints."""
 
 from __future__ import annotations
 
