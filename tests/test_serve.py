@@ -15,6 +15,7 @@ import json
 import os
 import random
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -200,6 +201,31 @@ def test_health_info_and_metrics(client, reranker, embedder):
 # --------------------------------------------------------------------------------------------------
 # Answers equal the library's
 # --------------------------------------------------------------------------------------------------
+
+def test_the_readmes_curl_lines_are_answered_as_it_says(client):
+    """Each curl command of the README's server section, sent as written (its path, its body): a 200 with
+    the response the route table promises."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    section = readme.split("## Serve it over HTTP", 1)[1].split("\n## ", 1)[0]
+    lines = " ".join(b.replace("\\\n", " ") for b in re.findall(r"```bash\n(.*?)```", section, re.S))
+    sent = {}
+    for command in lines.replace(";", "\n").splitlines():
+        if "curl" not in command:
+            continue
+        argv = shlex.split(command[command.index("curl"):])
+        path = next(a for a in argv if a.startswith("localhost:8080")).removeprefix("localhost:8080")
+        body = argv[argv.index("-d") + 1] if "-d" in argv else None
+        r = client.post(path, content=body, headers={"Content-Type": "application/json"}) if body else client.get(path)
+        assert r.status_code == 200, (command, r.text)
+        sent[path] = r
+    assert set(sent) == {"/rerank", "/embed", "/v1/rerank", "/v1/embeddings", "/health", "/info", "/metrics"}
+    assert [sorted(hit) for hit in sent["/rerank"].json()] == [["index", "score", "text"]] * 2
+    assert np.array(sent["/embed"].json()).shape == (2, 384)
+    cohere = sent["/v1/rerank"].json()
+    assert len(cohere["results"]) == 1 and set(cohere["results"][0]) == {"index", "relevance_score", "document"}
+    assert len(sent["/v1/embeddings"].json()["data"][0]["embedding"]) == 384
+    assert "te_request_count" in sent["/metrics"].text
+
 
 def test_tei_rerank_equals_the_library(client, reranker):
     pairs = [(QUERY, d) for d in DOCS]
