@@ -4,7 +4,7 @@ from types import SimpleNamespace
 
 import numpy as np
 
-from minilm_np.batching import batches_for_workers, run_sorted, token_budget_batches
+from minilm_np.batching import batches_for_workers, dealt_batches, run_sorted, token_budget_batches
 
 
 def test_token_budget_cuts_batches_before_they_overflow():
@@ -46,3 +46,50 @@ def test_two_workers_split_a_small_input_into_balanced_batches():
 
     out = run_sorted(sequences, forward, batch_size=32, out_shape=(1,), workers=2)
     assert out[:, 0].tolist() == list(range(1, 129)) and sorted(sizes) == [16] * 8
+
+
+def batch_tokens(lengths, workers, batch_size=32, max_tokens=16384):
+    """The token count of each batch ``run_sorted`` hands to ``forward``, in the order it hands them."""
+    sequences = [SimpleNamespace(ids=list(range(n))) for n in lengths]
+    seen = []
+
+    def forward(batch):
+        seen.append(sum(len(s.ids) for s in batch))
+        return np.array([[len(s.ids)] for s in batch], dtype=np.float32)
+
+    out = run_sorted(sequences, forward, batch_size=batch_size, out_shape=(1,), workers=workers,
+                     max_tokens=max_tokens)
+    assert out[:, 0].tolist() == list(lengths)
+    return seen
+
+
+def test_two_workers_get_equal_work_from_a_request_of_two_batches():
+    """32 texts make two batches for two workers. Cut from the sorted order, the first would hold the 16
+    longest (392 tokens against 136); dealt, each holds about half, and both workers finish together."""
+    lengths = np.random.default_rng(0).permutation(np.arange(1, 33)).tolist()
+    tokens = batch_tokens(lengths, workers=2)
+    assert len(tokens) == 2 and max(tokens) - min(tokens) <= 1
+    assert sorted(batch_tokens(lengths, workers=1)) == [sum(lengths)]  # one worker: one batch, as before
+
+
+def test_batches_are_dealt_only_when_too_few_to_even_out():
+    assert len(batch_tokens(range(1, 49), workers=2)) == 4  # 3 batches of 16 -> 4 equal ones, 2 a worker
+    assert sorted(batch_tokens(range(1, 97), workers=2)) == [sum(range(1, 97)[i:i + 16]) for i in range(0, 96, 16)]
+
+
+def test_dealt_batches_keep_every_limit():
+    lengths = sorted(np.random.default_rng(1).integers(1, 600, size=200).tolist(), reverse=True)
+    batches = dealt_batches(lengths, 8, batch_size=32, max_tokens=2048)
+    assert sorted(i for b in batches for i in b) == list(range(200))
+    assert all(len(b) <= 32 and sum(lengths[i] for i in b) <= 2048 for b in batches)
+    assert all(b == sorted(b) for b in batches)  # each longest first, as the sorted input
+    tokens = [sum(lengths[i] for i in b) for b in batches]
+    assert tokens == sorted(tokens, reverse=True)
+
+
+def test_dealt_batches_open_a_batch_when_none_has_room():
+    assert dealt_batches([9, 6, 5, 5], 2, batch_size=4, max_tokens=10) == [[2, 3], [0], [1]]  # most tokens first
+    assert dealt_batches([50, 4, 4], 2, batch_size=4, max_tokens=10) == [[0], [1, 2]]  # over the budget: alone
+    assert dealt_batches([3, 3, 3], 2, batch_size=1, max_tokens=10) == [[0], [1], [2]]  # full by count
+    assert dealt_batches([], 2, batch_size=4, max_tokens=10) == []
+
