@@ -2,7 +2,8 @@
 
 NumPy releases the GIL inside matrix products and element-wise loops, so worker threads run the
 forward passes of different batches truly in parallel. BLAS's own threads would then compete with
-ours, so while workers run, BLAS is held to one thread (and restored after). threadpoolctl finds and
+ours, so while workers run, BLAS is held to one thread (and restored after), whichever thread calls the
+model (``_set_threads``). threadpoolctl finds and
 sets the thread count of whichever BLAS this process has loaded (OpenBLAS, MKL, BLIS, on any OS); with
 none it can control (Apple's Accelerate, for one), minilm-np runs batches one at a time and leaves
 BLAS's threads alone.
@@ -66,8 +67,7 @@ class _BlasThreads:
         with self._lock:
             if self._inside == 0:
                 self._saved = [lib.num_threads for lib in libraries]
-                for lib in libraries:
-                    lib.set_num_threads(1)
+                _set_threads(libraries, [1] * len(libraries))
             self._inside += 1
         try:
             yield
@@ -75,11 +75,25 @@ class _BlasThreads:
             with self._lock:
                 self._inside -= 1
                 if self._inside == 0:
-                    for lib, n in zip(libraries, self._saved):
-                        lib.set_num_threads(n)
+                    _set_threads(libraries, self._saved)
 
 
 BLAS = _BlasThreads()
+
+
+def _set_threads(libraries: list, counts: list[int]) -> None:
+    """Each library's thread count, from whichever thread calls. threadpoolctl 3.8 lets one thread at a time
+    set a pthreads OpenBLAS's threads (the first to try, while it lives) and silently ignores the others: a
+    model called from a server's or an app's worker thread then ran its workers on a multi-threaded BLAS, at
+    2.4x the CPU time and under half the speed. The library's own ``clear_controlling_thread`` hands that
+    control to this thread and back; ``BLAS``'s lock keeps these calls one at a time."""
+    for lib, n in zip(libraries, counts):
+        release = getattr(type(lib), "clear_controlling_thread", None)  # threadpoolctl >= 3.8, OpenBLAS only
+        if release is not None:
+            release(force=True)
+        lib.set_num_threads(n)
+        if release is not None:
+            release(force=True)
 
 
 def worker_count(requested: int | None) -> int:
