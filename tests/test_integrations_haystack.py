@@ -53,7 +53,7 @@ def test_ranker_returns_the_best_copies_with_scores(cities, tiny_cross_encoder):
     assert [(d.id, d.score) for d in out] == [(documents[h["corpus_id"]].id, h["score"]) for h in expected]
     assert all(d.score == 0.5 for d in documents)  # the inputs are left alone
     assert len(ranker.run(QUERY, documents, top_k=2)["documents"]) == 2
-    in_a_thread = asyncio.run(ranker.run_async(QUERY, documents))["documents"]  # BLAS may run other thread counts
+    in_a_thread = asyncio.run(ranker.run_async(QUERY, documents))["documents"]  # another thread calls the model
     assert [d.id for d in in_a_thread] == [d.id for d in out]
     assert_batch_invariant([d.score for d in in_a_thread], [d.score for d in out], atol=1e-5)
 

@@ -63,8 +63,8 @@ def test_rerank_returns_the_best_nodes_with_scores(cities, tiny_cross_encoder):
     assert all(n.score == 0.5 for n in nodes)  # the inputs are left alone
 
     rerank = MiniLMRerank(tiny_cross_encoder, top_n=None, activation="sigmoid")
-    everything = asyncio.run(rerank.apostprocess_nodes(nodes, QueryBundle(QUERY)))  # in a thread: BLAS may
-    expected = tiny_cross_encoder.rank(QUERY, cities, activation="sigmoid")  # run another number of threads
+    everything = asyncio.run(rerank.apostprocess_nodes(nodes, QueryBundle(QUERY)))  # another thread calls it
+    expected = tiny_cross_encoder.rank(QUERY, cities, activation="sigmoid")
     assert [n.node.node_id for n in everything] == [f"n{h['corpus_id']}" for h in expected]
     assert_batch_invariant([n.score for n in everything], [h["score"] for h in expected], atol=1e-5)
     with pytest.raises(ValueError, match="top_n must be positive, got 0"):  # its own name, not rank's top_k
