@@ -2,11 +2,10 @@
 
 NumPy releases the GIL inside matrix products and element-wise loops, so worker threads run the
 forward passes of different batches truly in parallel. BLAS's own threads would then compete with
-ours, so while workers run, BLAS is held to one thread (and restored after), whichever thread calls the
-model (``_set_threads``). threadpoolctl finds and
-sets the thread count of whichever BLAS this process has loaded (OpenBLAS, MKL, BLIS, on any OS); with
-none it can control (Apple's Accelerate, for one), minilm-np runs batches one at a time and leaves
-BLAS's threads alone.
+ours, so while workers run, BLAS is held to one thread (and restored after), whichever thread calls
+the model (``_set_threads``). threadpoolctl finds and sets the thread count of whichever BLAS this
+process has loaded (OpenBLAS, MKL, BLIS, on any OS); with none it can control (Apple's Accelerate, for
+one), minilm-np runs batches one at a time and leaves BLAS's threads alone.
 
 Why not let BLAS thread each product instead: everything between the products (attention, GELU,
 LayerNorm, ~30% of the work) then runs on one core. Measured on 2 cores with benchmarks/bench.py, OpenBLAS
