@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import importlib.util
 import pickle
+import re
 import struct
 import zipfile
 from pathlib import Path
@@ -18,6 +19,7 @@ MODELS = FIXTURES / "models"
 BEIR = FIXTURES / "beir-cities"  # a small collection in BEIR's layout
 REFERENCE = FIXTURES / "reference"
 CRANFIELD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cranfield"
+README = Path(__file__).resolve().parents[1] / "README.md"
 TORCH_BIN = FIXTURES / "torch_bin"  # torch.save files and what they hold
 ARCHS = FIXTURES / "archs"  # RoBERTa, XLM-R, ELECTRA, DistilBERT models and pipelines (make-arch-fixtures)
 ARCH_INPUTS = ARCHS / "reference" / "inputs.json"
@@ -302,4 +304,15 @@ def fake_hub_cache(cache: Path, repo_id: str, files_from: Path, revision: str = 
     (repo / "refs").mkdir()
     (repo / "refs" / revision).write_text(commit)
     return snap
+
+
+def readme_sections() -> dict[str, str]:
+    """The README's level-2 sections, by heading line ("## Usage"), for the tests that run what it shows."""
+    parts = re.split(r"^(## .*)$", README.read_text(encoding="utf-8"), flags=re.M)
+    return {parts[i].strip(): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
+
+
+def code_blocks(section: str, language: str) -> list[str]:
+    """Each ```language block of a README ``section``."""
+    return [m.group(1) for m in re.finditer(f"```{language}\n(.*?)```", section, re.S)]
 

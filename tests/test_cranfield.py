@@ -1,5 +1,4 @@
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,7 +10,8 @@ from minilm_np.evaluation.runs import cranfield_set, embed_run, evaluate_run
 from minilm_np.retrieval import build_index
 from minilm_np.retrieval.corpus import CorpusError
 
-CRANFIELD = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "cranfield"
+from helpers import CRANFIELD, REFERENCE, readme_sections
+
 needs_cranfield = pytest.mark.skipif(
     not (CRANFIELD / "cran.all.1400").is_file(), reason=f"Cranfield collection not found at {CRANFIELD}"
 )
@@ -116,7 +116,6 @@ def test_real_collection():
 # The reference of weights_tools/make_cranfield_reference.py: sentence-transformers' embeddings, cosines in
 # float64, trec_eval's metrics (pytrec_eval). Two passages whose reference cosines are this close may come in
 # either order: our float32 embeddings agree with sentence-transformers' within about 2e-7 per cosine.
-REFERENCE = Path(__file__).parent / "fixtures" / "reference"
 NEAR_TIE = 2e-6
 
 
@@ -147,8 +146,8 @@ def test_embed_quality_on_cranfield_is_the_references_and_the_readmes(minilm_dir
             assert metric_of(rankings[q].ids, collection.qrels[q], metric) == pytest.approx(value, abs=1e-12), q
     for metric, value in ref["means"].items():
         assert means[metric] == pytest.approx(value, abs=len(swapped) / len(ref["query_ids"]) + 1e-12), metric
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    row = next(line for line in readme.splitlines() if line.startswith("| embed (all-MiniLM-L6-v2, cosine) |"))
+    quality = readme_sections()["## Walkthrough: ranking and search"]  # its "Quality on Cranfield" table
+    row = next(line for line in quality.splitlines() if line.startswith("| embed (all-MiniLM-L6-v2, cosine) |"))
     printed = [cell.strip(" *") for cell in row.split("|")[3:6]]
     assert printed == [f"{ref['means'][m]:.4f}" for m in ("ndcg@10", "mrr@10", "recall@100")]
 

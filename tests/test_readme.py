@@ -12,30 +12,17 @@ from __future__ import annotations
 import importlib.util
 import re
 import shlex
-from pathlib import Path
 
 import pytest
 
 from minilm_np import cli
 
-from helpers import fake_hub_cache
+from helpers import README, code_blocks, fake_hub_cache, readme_sections
 
-README = Path(__file__).resolve().parents[1] / "README.md"
 SECTIONS = ("## A look inside", "## Walkthrough: ranking and search")
 # Lines left out, each with why: these are run elsewhere or would take the suite's time.
 NOT_RUN = {"eval --cranfield": "embeds Cranfield's 1,400 abstracts (30 s); tests/test_cranfield.py runs eval on it"}
 HAS_MATPLOTLIB = importlib.util.find_spec("matplotlib") is not None
-
-
-def sections(text: str) -> dict[str, str]:
-    """The README's level-2 sections by heading line."""
-    parts = re.split(r"^(## .*)$", text, flags=re.M)
-    return {parts[i].strip(): parts[i + 1] for i in range(1, len(parts) - 1, 2)}
-
-
-def blocks(section: str, language: str) -> list[str]:
-    """Each ```language block of ``section``."""
-    return [m.group(1) for m in re.finditer(f"```{language}\n(.*?)```", section, re.S)]
 
 
 def commands(lines: list[str]) -> list[tuple[str, list[str]]]:
@@ -55,10 +42,10 @@ def commands(lines: list[str]) -> list[tuple[str, list[str]]]:
 
 def walkthrough() -> list[tuple[str, list[str], list[str]]]:
     """(line, arguments after ``minilm-np``, the block's printed lines) for each line the test runs."""
-    found = sections(README.read_text(encoding="utf-8"))
+    found = readme_sections()
     runs = []
     for heading in SECTIONS:
-        for block in (text.splitlines() for text in blocks(found[heading], "console")):
+        for block in (text.splitlines() for text in code_blocks(found[heading], "console")):
             printed = [line for line in block if line and not line.startswith(("$ ", "    "))]
             runs += [(line, argv[1:], printed) for line, argv in commands(block) if argv[0] == "minilm-np"]
     return runs
@@ -109,7 +96,7 @@ def test_every_walkthrough_line_runs_as_written(readers_directory, capsys):
 
 def test_the_walkthroughs_python_runs_as_written(readers_directory, capsys):
     """Its one Python block (build, save, load and search an index), in the same kind of directory."""
-    code, = blocks(sections(README.read_text(encoding="utf-8"))["## Walkthrough: ranking and search"], "python")
+    code, = code_blocks(readme_sections()["## Walkthrough: ranking and search"], "python")
     exec(compile(code, "README.md (walkthrough)", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert len(printed) == 5 + 1  # top_k=5 hits, then the timings
@@ -130,9 +117,9 @@ TOUR = ("## Usage", "## Long passages", "## A look inside")  # their Python bloc
 
 def test_the_python_tour_runs_as_written(readers_directory, capsys):
     """Usage's block, then Long passages' and A look inside's, in one namespace as a reader runs them."""
-    found, namespace = sections(README.read_text(encoding="utf-8")), {}
+    found, namespace = readme_sections(), {}
     for heading in TOUR:
-        for code in blocks(found[heading], "python"):
+        for code in code_blocks(found[heading], "python"):
             exec(compile(code, f"README.md ({heading[3:]})", "exec"), namespace)
     assert namespace["scores"].shape == (2,) and namespace["vectors"].shape == (2, 384)
     assert namespace["d"].windows.tolist() == [1, 1]  # both Berlin passages fit one window
@@ -147,8 +134,8 @@ FRAMEWORKS = ("langchain_classic", "llama_index.core", "haystack")  # what each 
 def test_the_framework_examples_run_as_written(readers_directory, capsys, framework):
     """LangChain's, LlamaIndex's and Haystack's example, each a retriever then the reranker's best two."""
     pytest.importorskip(FRAMEWORKS[framework], reason="the framework's extra (README: Use it from LangChain, ...)")
-    found = sections(README.read_text(encoding="utf-8"))["## Use it from LangChain, LlamaIndex or Haystack"]
-    examples = blocks(found, "python")
+    found = readme_sections()["## Use it from LangChain, LlamaIndex or Haystack"]
+    examples = code_blocks(found, "python")
     assert [e.split()[1].split(".")[0] for e in examples] == [f.split(".")[0] for f in FRAMEWORKS]
     exec(compile(examples[framework], f"README.md ({FRAMEWORKS[framework]})", "exec"), {})
     printed = capsys.readouterr().out.splitlines()

@@ -41,7 +41,7 @@ from minilm_np.serve import Limits, create_app, load_models  # noqa: E402
 from minilm_np.serve.app import Served, _count_tokens  # noqa: E402
 from minilm_np.serve.schemas import EmbedRequest, RerankRequest  # noqa: E402
 
-from helpers import ARCHS, BLAS_ROWS_ALIKE  # noqa: E402
+from helpers import ARCHS, BLAS_ROWS_ALIKE, code_blocks, readme_sections  # noqa: E402
 
 MODELS = Path(__file__).parent / "fixtures" / "models"
 WAIT = 60.0  # seconds: the bound of every wait below (none is expected to come near it)
@@ -205,9 +205,8 @@ def test_health_info_and_metrics(client, reranker, embedder):
 def test_the_readmes_curl_lines_are_answered_as_it_says(client):
     """Each curl command of the README's server section, sent as written (its path, its body): a 200 with
     the response the route table promises."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
-    section = readme.split("## Serve it over HTTP", 1)[1].split("\n## ", 1)[0]
-    lines = " ".join(b.replace("\\\n", " ") for b in re.findall(r"```bash\n(.*?)```", section, re.S))
+    section = readme_sections()["## Serve it over HTTP"]
+    lines = " ".join(b.replace("\\\n", " ") for b in code_blocks(section, "bash"))
     sent = {}
     for command in lines.replace(";", "\n").splitlines():
         if "curl" not in command:
