@@ -54,3 +54,18 @@ def tiny_cross_encoder():
 def cities() -> list[str]:
     """Nine passages, three each about Berlin, Paris and New York (tests/fixtures/cities.txt)."""
     return (Path(__file__).parent / "fixtures" / "cities.txt").read_text(encoding="utf-8").splitlines()
+
+
+@pytest.fixture
+def two_blas_threads():
+    """NumPy's BLAS at two threads for the test (so that holding it at one is a change), then as it was;
+    each library's count, [2, ...]. Skips where threadpoolctl cannot control that BLAS."""
+    from minilm_np.threads import BLAS, _set_threads
+
+    if not BLAS.controllable:
+        pytest.skip("NumPy's BLAS is not one threadpoolctl can control")
+    before = [lib.num_threads for lib in BLAS.libraries]
+    _set_threads(BLAS.libraries, [2] * len(before))
+    yield [2] * len(before)
+    _set_threads(BLAS.libraries, before)
+

@@ -226,17 +226,13 @@ def test_the_readmes_curl_lines_are_answered_as_it_says(client):
     assert "te_request_count" in sent["/metrics"].text
 
 
-def test_the_model_thread_runs_on_single_threaded_blas(client, monkeypatch):
+def test_the_model_thread_runs_on_single_threaded_blas(client, monkeypatch, two_blas_threads):
     """The server's model thread is not the one that first set BLAS's threads (this process's main thread
     did, in earlier calls); its forward passes must still see BLAS at one thread each, or every worker
     brings BLAS's own threads to the same cores (the server ran at half the library's speed so)."""
     from minilm_np import _encoder
-    from minilm_np.threads import BLAS, _set_threads
+    from minilm_np.threads import BLAS
 
-    if not BLAS.controllable:
-        pytest.skip("NumPy's BLAS is not one threadpoolctl can control")
-    before = [lib.num_threads for lib in BLAS.libraries]
-    _set_threads(BLAS.libraries, [2] * len(before))  # so that one thread is a change
     seen, encode = [], _encoder.encode_packed
 
     def watched(*args, **kwargs):
@@ -244,11 +240,8 @@ def test_the_model_thread_runs_on_single_threaded_blas(client, monkeypatch):
         return encode(*args, **kwargs)
 
     monkeypatch.setattr(_encoder, "encode_packed", watched)
-    try:
-        assert client.post("/rerank", json={"query": QUERY, "texts": DOCS[:2]}).status_code == 200
-    finally:
-        _set_threads(BLAS.libraries, before)
-    assert seen and all(threads == [1] * len(before) for threads in seen), seen
+    assert client.post("/rerank", json={"query": QUERY, "texts": DOCS[:2]}).status_code == 200
+    assert seen and all(threads == [1] * len(two_blas_threads) for threads in seen), seen
 
 
 def test_tei_rerank_equals_the_library(client, reranker):

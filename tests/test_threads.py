@@ -2,26 +2,13 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-import pytest
-
-from minilm_np.threads import BLAS, _set_threads
-
-pytestmark = pytest.mark.skipif(not BLAS.controllable, reason="NumPy's BLAS is not one threadpoolctl can control")
+from minilm_np.threads import BLAS
 
 
 def blas_threads_inside() -> list[int]:
     """Each BLAS library's thread count while inside ``BLAS.single()``."""
     with BLAS.single():
         return [lib.num_threads for lib in BLAS.libraries]
-
-
-@pytest.fixture
-def two_blas_threads():
-    """BLAS at two threads for the test (so that one is a change), then as it was."""
-    before = [lib.num_threads for lib in BLAS.libraries]
-    _set_threads(BLAS.libraries, [2] * len(before))
-    yield [2] * len(before)
-    _set_threads(BLAS.libraries, before)
 
 
 def test_blas_is_held_to_one_thread_whichever_thread_calls(two_blas_threads):
