@@ -7,6 +7,21 @@ import numpy as np
 from minilm_np.batching import batches_for_workers, dealt_batches, run_sorted, token_budget_batches
 
 
+def batch_tokens(lengths, workers, batch_size=32, max_tokens=16384):
+    """The token count of each batch ``run_sorted`` hands to ``forward``, in the order it hands them."""
+    sequences = [SimpleNamespace(ids=list(range(n))) for n in lengths]
+    seen = []
+
+    def forward(batch):
+        seen.append(sum(len(s.ids) for s in batch))
+        return np.array([[len(s.ids)] for s in batch], dtype=np.float32)
+
+    out = run_sorted(sequences, forward, batch_size=batch_size, out_shape=(1,), workers=workers,
+                     max_tokens=max_tokens)
+    assert out[:, 0].tolist() == list(lengths)
+    return seen
+
+
 def test_token_budget_cuts_batches_before_they_overflow():
     assert token_budget_batches([5, 5, 5, 5], batch_size=32, max_tokens=10) == [[0, 1], [2, 3]]
     assert token_budget_batches([5, 5, 5, 5], batch_size=3, max_tokens=100) == [[0, 1, 2], [3]]
@@ -38,21 +53,6 @@ def test_two_workers_split_a_small_input_into_balanced_batches():
 
     out = run_sorted(sequences, forward, batch_size=32, out_shape=(1,), workers=2)
     assert out[:, 0].tolist() == list(range(1, 129)) and sorted(sizes) == [16] * 8
-
-
-def batch_tokens(lengths, workers, batch_size=32, max_tokens=16384):
-    """The token count of each batch ``run_sorted`` hands to ``forward``, in the order it hands them."""
-    sequences = [SimpleNamespace(ids=list(range(n))) for n in lengths]
-    seen = []
-
-    def forward(batch):
-        seen.append(sum(len(s.ids) for s in batch))
-        return np.array([[len(s.ids)] for s in batch], dtype=np.float32)
-
-    out = run_sorted(sequences, forward, batch_size=batch_size, out_shape=(1,), workers=workers,
-                     max_tokens=max_tokens)
-    assert out[:, 0].tolist() == list(lengths)
-    return seen
 
 
 def test_two_workers_get_equal_work_from_a_request_of_two_batches():
