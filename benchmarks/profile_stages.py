@@ -122,15 +122,15 @@ def main(argv=None) -> None:
                               ("attention's products", attention_flops, attention)):
             rate = flop / s / 1e9
             print(f"  {what}: {rate:.0f} GFLOP/s, {100 * rate / sgemm:.0f} % of sgemm")
-        print_floor(total, weights, attention, weight_flops + attention_flops, attention_flops / (sgemm * 1e9),
-                    sgemm)
+        print_floor(total, weights, attention, weight_flops + attention_flops, attention_flops, sgemm)
 
 
-def print_floor(total: float, weights: float, attention: float, flop: float, ideal: float, sgemm: float) -> None:
-    """The forward's useful rate against sgemm, now and with attention's products at sgemm's rate (``ideal``
-    seconds instead of ``attention``), and the share outside the four weight products then: how far speeding
-    up those products alone could move the issue's two goals (>= 80 % of sgemm, <= 20 % outside)."""
-    then = total - attention + ideal
+def print_floor(total: float, weights: float, attention: float, flop: float, attention_flop: float,
+                sgemm: float) -> None:
+    """The forward's useful rate against sgemm (GFLOP/s), now and with attention's products at sgemm's rate,
+    and the share outside the four weight products then: how far speeding up those products alone could move
+    the issue's two goals (>= 80 % of sgemm, <= 20 % outside). Times in seconds, work in FLOPs."""
+    then = total - attention + attention_flop / (sgemm * 1e9)  # attention's products at sgemm's rate
     print(f"  the forward's useful rate: {100 * flop / total / 1e9 / sgemm:.0f} % of sgemm; with attention's "
           f"products at sgemm's rate, {100 * flop / then / 1e9 / sgemm:.0f} %, and "
           f"{100 * (1 - weights / then):.1f} % outside the four weight products")
