@@ -47,7 +47,7 @@ def run_sorted(sequences: Sequence, forward: Callable[[list], np.ndarray], *, ba
     # and waking BLAS's threads cost more than they saved (0.3 s for a 10-token query on a busy machine).
     with BLAS.single():
         if workers > 1 and len(batches) > 1:
-            with ThreadPoolExecutor(workers) as pool:
+            with ThreadPoolExecutor(workers, initializer=BLAS.hold_worker) as pool:
                 for idx, rows in zip(batches, pool.map(run, batches)):
                     out[idx] = rows
                     if progress is not None:

@@ -77,6 +77,15 @@ class _BlasThreads:
                     _set_threads(libraries, self._saved)
 
 
+    def hold_worker(self) -> None:
+        """For a worker thread started inside ``single()``: the libraries whose limit is per thread (an
+        OpenBLAS built on OpenMP, as faiss-cpu ships one) held at one thread in this thread too. ``single()``
+        sets them in its caller only, and a new thread starts from OpenMP's default of every core."""
+        for lib in self.libraries:
+            if getattr(lib, "threading_layer", None) == "openmp":
+                lib.set_num_threads(1)  # per thread under OpenMP: nothing to restore when the worker ends
+
+
 BLAS = _BlasThreads()
 
 

@@ -2,7 +2,9 @@
 
 from concurrent.futures import ThreadPoolExecutor
 
-from minilm_np.threads import BLAS
+import pytest
+
+from minilm_np.threads import BLAS, _BlasThreads, available_cpus
 
 
 def blas_threads_inside() -> list[int]:
@@ -22,3 +24,24 @@ def test_blas_is_held_to_one_thread_whichever_thread_calls(two_blas_threads):
         assert blas_threads_inside() == one  # and the main thread
         assert first.submit(blas_threads_inside).result() == one
     assert [lib.num_threads for lib in BLAS.libraries] == two_blas_threads  # restored after each
+
+
+def test_worker_threads_hold_a_per_thread_blas_too():
+    """An OpenBLAS built on OpenMP (faiss-cpu ships one) takes its limit per thread: ``single()`` sets it in
+    its caller, and a worker thread started after would run OpenMP's default of every core. run_sorted's
+    workers start with ``BLAS.hold_worker``."""
+    pytest.importorskip("faiss", reason="faiss-cpu (the ann extra) brings an OpenBLAS built on OpenMP")
+    blas = _BlasThreads()  # found now, with faiss's library loaded
+    per_thread = [lib for lib in blas.libraries if getattr(lib, "threading_layer", None) == "openmp"]
+    if not per_thread:
+        pytest.skip("no BLAS built on OpenMP is loaded in this process")
+
+    def counts() -> list[int]:
+        return [lib.num_threads for lib in per_thread]
+
+    with blas.single():
+        with ThreadPoolExecutor(1, initializer=blas.hold_worker) as worker:
+            assert worker.submit(counts).result() == [1] * len(per_thread)
+        if available_cpus() > 1:  # what a worker started without it runs: the test can fail
+            with ThreadPoolExecutor(1) as worker:
+                assert worker.submit(counts).result() != [1] * len(per_thread)
