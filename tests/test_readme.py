@@ -3,13 +3,15 @@
 (the index is built before it is searched). The L-6 reranker the README names is the MS MARCO L-6-shaped
 stand-in, laid out in a Hugging Face cache and read offline, and ``./msmarco-l6-shaped`` is that same stand-in,
 so no line is edited. The Python runs too: the walkthrough's block, the blocks of Usage, Long passages and A
-look inside as one tour, and the framework examples, each where its extra is installed. A flag or a name
-changed in the code and not in the README fails here, naming the line; so does a change to the shape of the
-timing table the README prints."""
+look inside as one tour, and the framework examples, each where its extra is installed. Large corpora's lines
+and its Python block run on a corpus.jsonl of Cranfield sentences. A flag or a name changed in the code and not
+in the README fails here, naming the line; so does a change to the shape of the timing table the README
+prints."""
 
 from __future__ import annotations
 
 import importlib.util
+import json
 import re
 import shlex
 
@@ -145,3 +147,94 @@ def test_the_framework_examples_run_as_written(readers_directory, capsys, framew
 PASSAGES = ("Berlin had a population of 3,520,031 registered inhabitants.", "Berlin is well known for its museums.",
             "Paris is the capital and most populous city of France.")  # the examples' passages
 
+
+
+# --------------------------------------------------------------------------------------------------
+# Large corpora: its console lines and its Python block, on a corpus.jsonl of Cranfield sentences.
+# --------------------------------------------------------------------------------------------------
+
+LARGE = "## Large corpora"
+CORPUS_PASSAGES = 700  # IVF-PQ, which the Python block builds, trains on at least 624 vectors
+NEEDS = {"--engine ray": "ray.data", "--ann": "faiss"}  # the extra a line needs: [ray], [ann]
+
+
+def large_corpora_lines() -> list[tuple[str, list[str]]]:
+    """(line, arguments after ``minilm-np``) for each run of the section's console lines, in order. The shard
+    line runs once per shard, as its comment says ("on four machines, I = 0..3"); a line with an option in
+    brackets runs without it, then with it."""
+    runs = []
+    for block in code_blocks(readme_sections()[LARGE], "console"):
+        for line, argv in commands(block.splitlines()):
+            argv = argv[1:]
+            if "--shard" in argv:  # "--out parts/0 --shard 0/4": I in the place of the 0s
+                n = int(argv[argv.index("--shard") + 1].split("/")[1])
+                runs += [(f"{line} (I = {i})", [re.sub(r"\b0\b", str(i), a) for a in argv]) for i in range(n)]
+            elif any(a.startswith("[") for a in argv):
+                first = next(j for j, a in enumerate(argv) if a.startswith("["))
+                last = next(j for j, a in enumerate(argv) if a.endswith("]"))
+                runs.append((line, argv[:first] + argv[last + 1:]))
+                runs.append((line, argv[:first] + [argv[first][1:], *argv[first + 1:last], argv[last][:-1]]
+                             + argv[last + 1:]))
+            else:
+                runs.append((line, argv))
+    return runs
+
+
+def test_the_large_corpora_lines_are_found():
+    lines = [" ".join(argv) for _, argv in large_corpora_lines()]
+    assert sum(line.startswith("index build --corpus corpus.jsonl --out parts/") for line in lines) == 4
+    assert "index merge parts/0 parts/1 parts/2 parts/3 --out idx --ann hnsw" in lines
+    assert sum("--ray-address auto" in line for line in lines) == 1 and sum("--exact" in line for line in lines) == 1
+
+
+@pytest.fixture
+def corpus_reader(readers_directory, monkeypatch, minilm_dir, cranfield_dir):
+    """The reader's directory with a corpus.jsonl (Cranfield's first sentences) and all-MiniLM-L6-v2, the
+    default embedder, in the Hub cache too; the cache is named in the environment, which Ray's workers see."""
+    from minilm_np.evaluation.datasets.cranfield import load_cranfield, sentences
+    fake_hub_cache(readers_directory / "hf-cache", "sentence-transformers/all-MiniLM-L6-v2", minilm_dir)
+    monkeypatch.setenv("HF_HUB_CACHE", str(readers_directory / "hf-cache"))
+    texts = [s for a in load_cranfield(cranfield_dir).corpus.texts for s in sentences(a)][:CORPUS_PASSAGES]
+    with open(readers_directory / "corpus.jsonl", "w", encoding="utf-8") as f:
+        for i, text in enumerate(texts):
+            f.write(json.dumps({"id": f"s{i}", "text": text}) + "\n")
+    return readers_directory
+
+
+@pytest.fixture
+def ray_cluster():
+    """A local Ray cluster this process is part of, for the lines that join one (``--ray-address auto``,
+    ``address="auto"``); shut down after the test. Without Ray, None."""
+    if importlib.util.find_spec("ray") is None or importlib.util.find_spec("ray.data") is None:
+        yield None
+        return
+    import ray
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning:ray.data.context")  # Ray's own settings, not ours
+def test_the_large_corpora_section_runs_as_written(corpus_reader, ray_cluster, capsys):
+    """Every console line (shards, merge, the Ray builds, the ANN build and searches) through the CLI, then the
+    Python block. Ray runs on one local cluster started for the test: the line that would start its own
+    (``--engine ray`` without an address) joins it instead; tests/test_distributed.py starts and stops one."""
+    pytest.importorskip("faiss", reason='the section builds ANN indexes: pip install "minilm-np[ann]"')
+    failures, ran = [], 0
+    for line, argv in large_corpora_lines():
+        if "--engine" in argv and ray_cluster is None:
+            continue  # the ray extra
+        code = cli.main(argv)
+        out, err = capsys.readouterr()
+        ran += 1
+        if code != 0:
+            failures.append(f"{line}\n  exit {code}: {err.strip()}")
+    assert not failures, "\n\n".join(failures)
+    assert ran >= 8
+
+    code, = code_blocks(readme_sections()[LARGE].split("### From Python")[1], "python")  # (Dask's needs a scheduler)
+    if ray_cluster is None:
+        pytest.skip('the block builds on a Ray cluster: pip install "minilm-np[ray]"')
+    namespace = {}
+    exec(compile(code, "README.md (Large corpora)", "exec"), namespace)
+    assert len(namespace["hits"]) == len(namespace["exact"].hits) == 10
