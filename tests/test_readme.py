@@ -14,12 +14,13 @@ import importlib.util
 import json
 import re
 import shlex
+import shutil
 
 import pytest
 
 from minilm_np import cli
 
-from helpers import README, code_blocks, fake_hub_cache, readme_sections
+from helpers import README, TORCH_BIN, code_blocks, fake_hub_cache, readme_sections
 
 SECTIONS = ("## A look inside", "## Walkthrough: ranking and search")
 # Lines left out, each with why: these are run elsewhere or would take the suite's time.
@@ -238,3 +239,31 @@ def test_the_large_corpora_section_runs_as_written(corpus_reader, ray_cluster, c
     namespace = {}
     exec(compile(code, "README.md (Large corpora)", "exec"), namespace)
     assert len(namespace["hits"]) == len(namespace["exact"].hits) == 10
+
+
+# --------------------------------------------------------------------------------------------------
+# Checkpoint tools: each `python -m weights_tools` line, in order.
+# --------------------------------------------------------------------------------------------------
+
+def test_the_checkpoint_tools_run_as_written(readers_directory, capsys, cranfield_dir):
+    """Make the stand-in, inspect it, verify it against the stored reference (its Cranfield pairs rebuilt from
+    ../shared), cast it, convert a .bin-only directory (a torch-written state dict) and download the L-6 (from
+    the Hub cache, offline): each line exits 0 and leaves what it says."""
+    from weights_tools.__main__ import main as weights_tools
+
+    (readers_directory / "msmarco-l6-shaped").unlink()  # the walkthrough's link: here the first line makes it
+    (readers_directory / "old-bin-only-model").mkdir()
+    shutil.copyfile(TORCH_BIN / "state_dict.bin", readers_directory / "old-bin-only-model" / "pytorch_model.bin")
+    code, = code_blocks(readme_sections()["## Checkpoint tools"], "bash")
+    lines = [shlex.split(line, comments=True) for line in code.splitlines()
+             if line.startswith("python -m weights_tools")]
+    assert [argv[3] for argv in lines] == ["make-standin", "inspect", "verify", "cast", "convert", "download"]
+    failures = []
+    for argv in lines:
+        code = weights_tools(argv[3:])
+        out, err = capsys.readouterr()
+        if code != 0:
+            failures.append(f"{' '.join(argv)}\n  exit {code}: {err.strip()}")
+    assert not failures, "\n\n".join(failures)
+    for made in ("msmarco-l6-shaped", "msmarco-l6-fp16", "model", "ms-marco-MiniLM-L-6-v2"):
+        assert (readers_directory / made / "model.safetensors").is_file()
