@@ -226,6 +226,19 @@ def test_the_readmes_curl_lines_are_answered_as_it_says(client):
     assert "te_request_count" in sent["/metrics"].text
 
 
+def test_the_readmes_clients_run_as_written(url, monkeypatch):
+    """The README's client block (OpenAI's SDK, Cohere's, huggingface_hub's TEI client, plain httpx), run
+    against this server: only its address, 127.0.0.1:8080, is swapped for the test's free port."""
+    for client in ("openai", "cohere"):
+        pytest.importorskip(client, reason="the real clients are in the test extra")
+    code, = code_blocks(readme_sections()["## Serve it over HTTP"], "python")
+    assert code.count("http://127.0.0.1:8080") == 4
+    namespace = {}
+    exec(compile(code.replace("http://127.0.0.1:8080", url), "README.md (Serve it over HTTP)", "exec"), namespace)
+    assert len(namespace["vectors"]) == 1 and len(namespace["vectors"][0]) == 384  # the last client's answer
+    assert len(namespace["ranked"].results) == 2  # top_n=3 of two documents
+
+
 def test_the_model_thread_runs_on_single_threaded_blas(client, monkeypatch, two_blas_threads):
     """The server's model thread is not the one that first set BLAS's threads (this process's main thread
     did, in earlier calls); its forward passes must still see BLAS at one thread each, or every worker
