@@ -231,6 +231,8 @@ def test_the_readmes_clients_run_as_written(url, monkeypatch):
     against this server: only its address, 127.0.0.1:8080, is swapped for the test's free port."""
     for client in ("openai", "cohere"):
         pytest.importorskip(client, reason="the real clients are in the test extra")
+    from huggingface_hub import constants
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # as in test_huggingface_hub_inference_client
     code, = code_blocks(readme_sections()["## Serve it over HTTP"], "python")
     assert code.count("http://127.0.0.1:8080") == 4
     namespace = {}
