@@ -15,17 +15,85 @@ bias fusion landed in between and accounts for a few percent of that).
 
 from __future__ import annotations
 
+import math
 import os
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
 
 def available_cpus() -> int:
-    """Cores this process may run on."""
+    """Cores this process may use: those it may run on (its affinity), or fewer when its cgroup's CPU quota
+    allows less (a container's ``docker run --cpus``, a Kubernetes CPU limit), rounded up.
+
+    A quota below the visible cores is common in containers, and a worker per visible core then costs: on 2
+    cores with a 1-CPU quota, 32 workers (what a 32-core host would give) ran 512 short pairs at 0.76-0.79x the
+    rate of one worker, took 1.5-1.8x as long for 32 long ones and 3.3x the peak memory."""
     try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
+        cores = len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux: no cgroups either
         return os.cpu_count() or 1
+    quota = cgroup_cpu_quota()
+    return cores if quota is None else max(1, min(cores, math.ceil(quota)))
+
+
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CGROUP_MEMBERSHIP = Path("/proc/self/cgroup")
+
+
+def cgroup_cpu_quota(root: Path = CGROUP_ROOT, membership: Path = CGROUP_MEMBERSHIP) -> float | None:
+    """CPUs this process's cgroup may use (quota / period: 1.5 for ``--cpus 1.5``), the smallest set on its
+    path up to the hierarchy's root; None when none is set or cgroups cannot be read.
+
+    ``membership`` lines are "ID:CONTROLLERS:PATH": "0::PATH" for cgroup v2, whose limit is ``cpu.max``
+    ("150000 100000", or "max 100000" for none); "N:cpu,cpuacct:PATH" for v1, whose limit is
+    ``cpu.cfs_quota_us`` (-1 for none) over ``cpu.cfs_period_us``. A container sees its own cgroup at the
+    hierarchy's mount point while PATH may still name it as the host does, so a PATH not found there reads
+    the mount point itself."""
+    try:
+        lines = membership.read_text().splitlines()
+    except OSError:
+        return None
+    quotas = []
+    for line in lines:
+        parts = line.split(":", 2)
+        if len(parts) != 3 or not parts[2].startswith("/"):
+            continue
+        _, controllers, path = parts
+        if controllers == "":  # v2: one hierarchy, mounted at the root
+            mount, read = root, _quota_v2
+        elif "cpu" in controllers.split(","):  # v1: the cpu controller's own hierarchy
+            names = (controllers, "cpu", "cpu,cpuacct")
+            mount, read = next((root / n for n in names if (root / n).is_dir()), None), _quota_v1
+        else:
+            continue
+        if mount is None:
+            continue
+        here = mount / path.lstrip("/")
+        here = here if here.is_dir() else mount
+        while True:  # up to the mount point: a parent's limit holds for its children too
+            quotas.append(read(here))
+            if here == mount or mount not in here.parents:
+                break
+            here = here.parent
+    found = [q for q in quotas if q is not None]
+    return min(found) if found else None
+
+
+def _quota_v2(directory: Path) -> float | None:
+    try:
+        quota, period = (directory / "cpu.max").read_text().split()
+        return None if quota == "max" else int(quota) / int(period)
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
+
+
+def _quota_v1(directory: Path) -> float | None:
+    try:
+        quota = int((directory / "cpu.cfs_quota_us").read_text())
+        return None if quota <= 0 else quota / int((directory / "cpu.cfs_period_us").read_text())
+    except (OSError, ValueError, ZeroDivisionError):
+        return None
 
 
 def _blas_libraries() -> list:

@@ -45,3 +45,88 @@ def test_worker_threads_hold_a_per_thread_blas_too():
         if available_cpus() > 1:  # what a worker started without it runs: the test can fail
             with ThreadPoolExecutor(1) as worker:
                 assert worker.submit(counts).result() != [1] * len(per_thread)
+
+
+# --------------------------------------------------------------------------------------------------
+# How many workers: the cores this process may use, its cgroup's CPU quota included
+# --------------------------------------------------------------------------------------------------
+
+def cgroup_tree(tmp_path, membership: str, files: dict[str, str]):
+    """A cgroup mount under tmp_path/"fs" holding ``files`` (path -> text), and a /proc/self/cgroup."""
+    for name, text in files.items():
+        (tmp_path / "fs" / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / "fs" / name).write_text(text)
+    (tmp_path / "cgroup").write_text(membership)
+    return {"root": tmp_path / "fs", "membership": tmp_path / "cgroup"}
+
+
+@pytest.mark.parametrize("membership, files, quota", [
+    ("0::/\n", {"cpu.max": "150000 100000\n"}, 1.5),  # a v2 container (docker run --cpus 1.5)
+    ("0::/\n", {"cpu.max": "max 100000\n"}, None),  # no limit
+    ("0::/kubepods/pod1/c1\n", {"kubepods/cpu.max": "max 100000\n", "kubepods/pod1/cpu.max": "50000 100000\n",
+                                "kubepods/pod1/c1/cpu.max": "200000 100000\n"}, 0.5),  # a parent's limit holds
+    ("4:cpu,cpuacct:/docker/abc\n0::/\n", {"cpu,cpuacct/cpu.cfs_quota_us": "200000\n",
+                                           "cpu,cpuacct/cpu.cfs_period_us": "100000\n"}, 2.0),  # v1, host's path
+    ("1:cpu:/mtest/child\n", {"cpu/cpu.cfs_quota_us": "-1\n", "cpu/mtest/cpu.cfs_quota_us": "100000\n",
+                              "cpu/mtest/cpu.cfs_period_us": "100000\n", "cpu/mtest/child/cpu.cfs_quota_us": "-1\n"},
+     1.0),  # v1, nested
+    ("2:memory:/x\n", {"memory/x/memory.max": "1\n"}, None),  # no cpu controller
+    ("0::/\n", {"cpu.max": "garbage\n"}, None),
+    ("0::/\n", {"cpu.max": "100000 0\n"}, None),
+    ("not a cgroup line\n", {}, None),
+])
+def test_the_cgroup_cpu_quota_is_read_from_v1_and_v2(tmp_path, membership, files, quota):
+    from minilm_np.threads import cgroup_cpu_quota
+    assert cgroup_cpu_quota(**cgroup_tree(tmp_path, membership, files)) == quota
+
+
+def test_no_cgroups_mean_no_quota(tmp_path):
+    from minilm_np.threads import cgroup_cpu_quota
+    assert cgroup_cpu_quota(tmp_path / "none", tmp_path / "no-such-file") is None
+
+
+@pytest.mark.parametrize("quota, expected", [(None, "cores"), (0.5, 1), (1.0, 1), (1.5, 2), (1000.0, "cores")])
+def test_available_cpus_is_the_affinity_capped_by_the_quota_rounded_up(monkeypatch, quota, expected):
+    import os
+
+    from minilm_np import threads
+    monkeypatch.setattr(threads, "cgroup_cpu_quota", lambda: quota)
+    cores = len(os.sched_getaffinity(0))
+    assert threads.available_cpus() == (cores if expected == "cores" else min(cores, expected))
+    assert threads.worker_count(None) in (1, threads.available_cpus())  # 1 only where BLAS is not controllable
+
+
+def test_a_process_in_a_cgroup_with_a_cpu_quota_gets_that_many_workers(tmp_path):
+    """The kernel's own files: a child process placed in a new cgroup (v1 or v2) limited to half a CPU sees one
+    core. Needs permission to make a cgroup (root, a writable cgroup mount); the cgroup is removed after."""
+    import os
+    import subprocess
+    import sys
+    import uuid
+    from pathlib import Path
+
+    v1, v2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
+    subtree = v2 / "cgroup.subtree_control"
+    v2_children_get = subtree.read_text().split() if subtree.is_file() else []
+    if (v1 / "cpu.cfs_quota_us").is_file():
+        base, limit = v1, {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000"}
+    elif "cpu" in v2_children_get:  # the v2 root hands the cpu controller to its children
+        base, limit = v2, {"cpu.max": "50000 100000"}
+    else:
+        pytest.skip("no cgroup cpu controller to make a group under")
+    group = base / f"minilm-np-test-{uuid.uuid4().hex[:8]}"
+    try:
+        group.mkdir()
+    except OSError as e:
+        pytest.skip(f"cannot make a cgroup here ({e.strerror}): needs root and a writable cgroup mount")
+    try:
+        for name, value in limit.items():
+            (group / name).write_text(value)
+        script = "from minilm_np.threads import available_cpus; print(available_cpus())"
+        placed = f'echo $$ > "{group}/cgroup.procs" && exec "{sys.executable}" -c "{script}"'
+        result = subprocess.run(["sh", "-c", placed], capture_output=True, text=True, timeout=60,
+                                env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+        assert result.returncode == 0, result.stderr
+        assert result.stdout.strip() == "1"
+    finally:
+        group.rmdir()  # empty again: its one process has exited
