@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .batching import run_sorted
+from .batching import run_sorted, token_budget_batches
 from .checkpoint.hub import model_name, resolve
 from .checkpoint.load import Checkpoint, load_checkpoint
 from .model import kernels as kernel_sets
@@ -52,6 +52,21 @@ class Encoder:
 
         return run_sorted(sequences, forward, batch_size=batch_size, out_shape=(width,), progress=progress,
                           workers=self.workers)
+
+
+# A call reads its inputs a part at a time: a part is tokenized, sorted and run before the next is tokenized, so the
+# inputs' tokens cost memory in proportion to a part, not to the call. They are Python lists: about 40 bytes a token
+# once read, 100 at the peak of reading (query, passage) pairs, where a million long pairs would have held 25 GB. A
+# part ends before PART_CHARS characters of text (about a million tokens; a longer text is a part alone). Batches
+# are sorted within a part, and a text's result does not depend on its batch, so parts change no result.
+PART_CHARS = 1 << 22
+
+
+def parts(sizes: list[int]) -> list[slice]:
+    """Consecutive slices of a call's inputs, given each input's size in characters (see PART_CHARS); one
+    empty slice for no inputs, so that an empty call still runs once."""
+    cut = token_budget_batches(sizes, max(1, len(sizes)), PART_CHARS)
+    return [slice(part[0], part[-1] + 1) for part in cut] or [slice(0, 0)]
 
 
 def locate(name_or_path: str | os.PathLike, *, revision: str | None, cache_dir: str | None,

@@ -7,7 +7,7 @@ import os
 
 import numpy as np
 
-from ._encoder import Encoder, Progress, load, locate
+from ._encoder import Encoder, Progress, load, locate, parts
 from .checkpoint.family import DEFAULT_RERANKER
 from .checkpoint.load import Checkpoint
 from .explain.occlusion import Explanation, explanation, occlusions
@@ -16,7 +16,8 @@ from .model.heads import classify
 from .model.ops import sigmoid, softmax
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
-from .text.windows import LongPassageScorer, check_long_passages, collect, pair_progress, read_pairs
+from .text.windows import (LongPassageScorer, Prediction, check_long_passages, collect, pair_progress,
+                           read_pairs)
 from .validate import check_pairs, check_positive_int, check_query, check_text, check_texts, is_single_pair
 
 ACTIVATIONS = (None, "sigmoid", "softmax")
@@ -87,6 +88,17 @@ class CrossEncoder(Encoder):
         if return_labels and self.num_labels == 1:
             raise ValueError(f"return_labels needs a model with several labels; {self.name} has one")
         check_long_passages(long_passages, stride, self.num_labels, self.name)
+        done = [self._predict_part(pairs[part], batch_size, activation, progress, return_labels, long_passages, stride)
+                for part in parts([len(query) + len(passage) for query, passage in pairs])]
+        if return_labels:
+            return [label for part in done for label in part]
+        details = Prediction.concatenate(done)
+        return details if return_details else details.scores
+
+    def _predict_part(self, pairs: list[tuple[str, str]], batch_size: int, activation: str | None,
+                      progress: Progress, return_labels: bool, long_passages: str,
+                      stride: int | None) -> Prediction | list[str]:
+        """``predict`` on one part of a call's pairs (see ``_encoder.parts``), its arguments checked."""
         read = read_pairs(self.tokenizer, pairs, long_passages, stride)
         sequences = [e for r in read for e in r.encodings]  # every window of every pair, batched together
         logits = self._run(sequences, self._logits, width=self.num_labels, batch_size=batch_size,
@@ -94,8 +106,7 @@ class CrossEncoder(Encoder):
                            first_only=True)  # [windows, L]
         if return_labels:  # several labels: truncate mode only (check_long_passages), one row per pair
             return [self.labels[i] for i in np.argmax(logits, axis=1)]
-        details = collect(read, _activate(logits, activation), long_passages)
-        return details if return_details else details.scores
+        return collect(read, _activate(logits, activation), long_passages)
 
     def with_long_passages(self, long_passages: str, stride: int | None = None) -> LongPassageScorer:
         """This model reading long passages one way, for ``retrieval``'s searches and ``evaluation``, which

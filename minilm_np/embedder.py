@@ -9,7 +9,7 @@ import warnings
 
 import numpy as np
 
-from ._encoder import Encoder, Progress, load, locate
+from ._encoder import Encoder, Progress, load, locate, parts
 from .checkpoint.family import DEFAULT_EMBEDDER
 from .checkpoint.load import Checkpoint, plain_model_note
 from .checkpoint.pipeline import Pipeline, read_pipeline
@@ -100,8 +100,11 @@ class Embedder(Encoder):
         if prompt:
             texts = [prompt + t for t in texts]
             skip = 0 if self.pipeline.include_prompt else self.tokenizer.prompt_length(prompt)
-        out = self._run(self.tokenizer.encode_texts(texts), lambda states, batch: self._embed(states, batch, skip),
-                        width=self.full_dim, batch_size=batch_size, progress=progress)  # [n, full_dim]
+        out = np.empty((len(texts), self.full_dim), np.float32)  # [n, full_dim]
+        for part in parts([len(t) for t in texts]):
+            out[part] = self._run(self.tokenizer.encode_texts(texts[part]),
+                                  lambda states, batch: self._embed(states, batch, skip),
+                                  width=self.full_dim, batch_size=batch_size, progress=progress)
         out = out[:, :dim]
         if normalize:
             out = l2_normalize(out)

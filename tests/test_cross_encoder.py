@@ -131,3 +131,29 @@ def test_return_labels_needs_several_labels():
 
 def test_repr_names_the_body():
     assert "xlm-roberta" in repr(CrossEncoder.from_pretrained(ARCHS / "models" / "xlmr-ce-1"))
+
+
+def test_a_long_call_is_read_in_parts_with_the_same_results(ce, monkeypatch):
+    """A call is tokenized and run a part at a time (``_encoder.PART_CHARS`` characters of text), so that its
+    tokens never all sit in memory at once: cut into parts of a few pairs, a call gives the whole call's scores,
+    details and progress, each part's sequences run without the others'."""
+    import minilm_np._encoder as encoder
+
+    pairs = PAIRS * 6
+    whole = ce.predict(pairs, long_passages="maxp", return_details=True)
+    run_sizes, seen = [], []
+    run = encoder.Encoder._run
+    monkeypatch.setattr(encoder.Encoder, "_run", lambda self, sequences, *a, **k: (
+        run_sizes.append(len(sequences)), run(self, sequences, *a, **k))[1])
+    monkeypatch.setattr(encoder, "PART_CHARS", len(LONG) + 200)
+    cut = ce.predict(pairs, long_passages="maxp", return_details=True, progress=seen.append)
+    assert len(run_sizes) >= 6 and sum(run_sizes) == whole.windows.sum()  # each LONG pair in a part of its own
+    np.testing.assert_allclose(cut.scores, whole.scores, atol=1e-5, rtol=0)  # the README's bound for another batch
+    for name in ("windows", "best_window", "truncated", "query_truncated"):
+        assert np.array_equal(getattr(cut, name), getattr(whole, name)), name
+    assert cut.window_spans == whole.window_spans and len(cut.window_scores) == len(pairs)
+    assert sum(seen) == len(pairs)
+    labels = CrossEncoder.from_pretrained(MODELS / "tiny-ce-3", threads=1)
+    assert labels.predict(pairs, return_labels=True) == [labels.labels[i] for i in
+                                                         np.argmax(labels.predict(pairs[:5]), axis=1)] * 6
+    assert ce.predict([]).shape == (0,)

@@ -147,6 +147,19 @@ class Prediction:
     def __len__(self) -> int:
         return len(self.window_scores)
 
+    @classmethod
+    def concatenate(cls, predictions: list[Prediction]) -> Prediction:
+        """Predictions of consecutive parts of a call (at least one), as one."""
+        if len(predictions) == 1:
+            return predictions[0]
+        return cls(scores=np.concatenate([p.scores for p in predictions]),
+                   windows=np.concatenate([p.windows for p in predictions]),
+                   best_window=np.concatenate([p.best_window for p in predictions]),
+                   window_scores=[s for p in predictions for s in p.window_scores],
+                   window_spans=[s for p in predictions for s in p.window_spans],
+                   truncated=np.concatenate([p.truncated for p in predictions]),
+                   query_truncated=np.concatenate([p.query_truncated for p in predictions]))
+
     def row(self, i: int) -> dict:
         """Pair ``i``'s reading, as ``rank`` adds it to each result."""
         return {"windows": int(self.windows[i]), "best_window": int(self.best_window[i]),
