@@ -4,6 +4,7 @@ its worker threads, and the packed forward run over length-sorted batches."""
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from pathlib import Path
 
@@ -30,6 +31,7 @@ class Encoder:
         self.tokenizer = tokenizer
         self.name = name  # the Hub id it was asked by, or its directory's absolute path
         self.workers = worker_count(threads)  # batches run at once; see threads.py
+        self._slots = threading.BoundedSemaphore(self.workers)  # ...by all calls together, whichever threads make them
         self._model = PackedModel.build(checkpoint.weights, checkpoint.config, kernel_sets.by_name(kernels))
 
     @property
@@ -51,7 +53,14 @@ class Encoder:
             return rows_of(encode_packed(self._model, batch, first_only=first_only), batch)
 
         return run_sorted(sequences, forward, batch_size=batch_size, out_shape=(width,), progress=progress,
-                          workers=self.workers)
+                          workers=self.workers, slots=self._slots)
+
+    def __getstate__(self) -> dict:  # a semaphore does not pickle: a copy gets its own (models go to Ray, Dask)
+        return {k: v for k, v in self.__dict__.items() if k != "_slots"}
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._slots = threading.BoundedSemaphore(self.workers)
 
 
 # A call reads its inputs a part at a time: a part is tokenized, sorted and run before the next is tokenized, so the

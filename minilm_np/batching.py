@@ -11,8 +11,10 @@ lengths: the largest arrays of the packed forward are [N, F] and [N, 3D] float32
 from __future__ import annotations
 
 import heapq
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import nullcontext
 
 import numpy as np
 
@@ -25,9 +27,12 @@ MAX_BATCH_TOKENS = 16384
 
 def run_sorted(sequences: Sequence, forward: Callable[[list], np.ndarray], *, batch_size: int,
                out_shape: tuple[int, ...], progress: Callable[[int], None] | None = None,
-               workers: int = 1, max_tokens: int = MAX_BATCH_TOKENS) -> np.ndarray:
+               workers: int = 1, max_tokens: int = MAX_BATCH_TOKENS,
+               slots: threading.Semaphore | None = None) -> np.ndarray:
     """``forward(batch)`` -> [b, *out_shape] for each length-sorted batch of ``sequences`` (each with
-    ``.ids``); returns [n, *out_shape] float32, rows in input order. ``progress(b)`` after each batch."""
+    ``.ids``); returns [n, *out_shape] float32, rows in input order. ``progress(b)`` after each batch.
+    ``slots``: each batch runs holding one, so that calls sharing them, from any number of threads, run no
+    more batches at once than there are slots."""
     if progress is not None and not callable(progress):  # before any batch runs, not after the first
         raise TypeError(f"progress must be a function taking a count, or None; got {type(progress).__name__}")
     out = np.empty((len(sequences), *out_shape), dtype=np.float32)
@@ -41,7 +46,8 @@ def run_sorted(sequences: Sequence, forward: Callable[[list], np.ndarray], *, ba
     batches = [[order[j] for j in batch] for batch in batches]
 
     def run(idx: list[int]) -> np.ndarray:
-        return forward([sequences[i] for i in idx])
+        with slots or nullcontext():
+            return forward([sequences[i] for i in idx])
 
     # BLAS stays single-threaded even for one batch: a short query's products are too small to share,
     # and waking BLAS's threads cost more than they saved (0.3 s for a 10-token query on a busy machine).

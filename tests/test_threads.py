@@ -130,3 +130,38 @@ def test_a_process_in_a_cgroup_with_a_cpu_quota_gets_that_many_workers(tmp_path)
         assert result.stdout.strip() == "1"
     finally:
         group.rmdir()  # empty again: its one process has exited
+
+
+def test_a_model_called_from_many_threads_runs_at_most_its_workers_batches_at_once(monkeypatch):
+    """Its calls share its slots (``threads`` of them), whichever threads make them; a pickled copy (a model
+    sent to Ray or Dask) gets slots of its own and scores alike."""
+    import pickle
+    import threading
+    import time
+
+    import minilm_np._encoder as encoder
+    from minilm_np import CrossEncoder
+    from helpers import MODELS
+
+    ce = CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", threads=2)
+    lock, running, most = threading.Lock(), [0], [0]
+    encode = encoder.encode_packed
+
+    def counted(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(0.01)
+        try:
+            return encode(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+
+    monkeypatch.setattr(encoder, "encode_packed", counted)
+    pairs = [("a question", f"passage {i} " * (i % 5 + 1)) for i in range(64)]
+    with ThreadPoolExecutor(8) as app:
+        scores = list(app.map(lambda _: ce.predict(pairs), range(8)))
+    assert most[0] == 2
+    copy = pickle.loads(pickle.dumps(ce))
+    assert copy._slots is not ce._slots and copy.predict(pairs).tobytes() == scores[0].tobytes()
