@@ -105,9 +105,10 @@ class Embedder(Encoder):
             out[part] = self._run(self.tokenizer.encode_texts(texts[part]),
                                   lambda states, batch: self._embed(states, batch, skip),
                                   width=self.full_dim, batch_size=batch_size, progress=progress)
-        out = out[:, :dim]
+        if dim < self.full_dim:
+            out = np.ascontiguousarray(out[:, :dim])  # [n, dim], without keeping the rest alive
         if normalize:
-            out = l2_normalize(out)
+            l2_normalize(out, out=out)  # in place: a large call's vectors are its largest array
         if precision != "float32":
             out = quantize_embeddings(out, precision)
         return out

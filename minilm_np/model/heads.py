@@ -116,10 +116,11 @@ class Dense:
         return np.tanh(y) if self.activation == "tanh" else y
 
 
-def l2_normalize(x: np.ndarray) -> np.ndarray:
-    """Rows scaled to unit L2 norm (a zero row stays zero), as torch's F.normalize(eps=1e-12).  [B, D]"""
+def l2_normalize(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+    """Rows scaled to unit L2 norm (a zero row stays zero), as torch's F.normalize(eps=1e-12); into ``out``
+    if given (x itself, say).  [B, D]"""
     norm = np.sqrt(np.einsum("bd,bd->b", x, x))[:, None]
-    return x / np.maximum(norm, F32(1e-12))
+    return np.divide(x, np.maximum(norm, F32(1e-12)), out=out)
 
 
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
