@@ -172,10 +172,19 @@ def _set_threads(libraries: list, counts: list[int]) -> None:
             release(force=True)
 
 
+def default_threads() -> int:
+    """Workers when none are asked for: every available core, at most OMP_NUM_THREADS when it is set (its
+    first number), as torch reads it: Dask's and Ray's worker processes set it to keep each process to its
+    share of the machine, and a process of workers per core each would fight the others for the cores."""
+    cores = available_cpus()
+    limit = os.environ.get("OMP_NUM_THREADS", "").split(",")[0].strip()
+    return min(cores, int(limit)) if limit.isdigit() and int(limit) > 0 else cores
+
+
 def worker_count(requested: int | None) -> int:
-    """Worker threads to use: ``requested``, or every available core; 1 when BLAS cannot be held to
+    """Worker threads to use: ``requested``, or ``default_threads()``; 1 when BLAS cannot be held to
     one thread (then BLAS's own threads do the parallel work)."""
-    n = available_cpus() if requested is None else requested
+    n = default_threads() if requested is None else requested
     if isinstance(n, bool) or not isinstance(n, int) or n < 1:
         raise ValueError(f"threads must be a positive int or None, got {requested!r}")
     return n if n == 1 or BLAS.controllable else 1

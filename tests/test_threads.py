@@ -165,3 +165,17 @@ def test_a_model_called_from_many_threads_runs_at_most_its_workers_batches_at_on
     assert most[0] == 2
     copy = pickle.loads(pickle.dumps(ce))
     assert copy._slots is not ce._slots and copy.predict(pairs).tobytes() == scores[0].tobytes()
+
+
+@pytest.mark.parametrize("value, expected", [(None, "cores"), ("1", 1), ("2,1", 2), ("4096", "cores"),
+                                             ("0", "cores"), ("many", "cores"), ("", "cores")])
+def test_omp_num_threads_caps_the_default_as_torch_reads_it(monkeypatch, value, expected):
+    """Dask's and Ray's worker processes set OMP_NUM_THREADS to keep each to its share of the machine."""
+    from minilm_np import threads
+    if value is None:
+        monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    else:
+        monkeypatch.setenv("OMP_NUM_THREADS", value)
+    cores = threads.available_cpus()
+    assert threads.default_threads() == (cores if expected == "cores" else min(cores, expected))
+    assert threads.worker_count(3) == (3 if threads.BLAS.controllable else 1)  # asked for: as asked
