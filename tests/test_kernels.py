@@ -117,3 +117,28 @@ def test_a_scorer_reports_its_kernels_and_runs_them_on_worker_threads(kernels):
     pairs = [("q", "a passage " * i) for i in range(40)]
     np.testing.assert_array_equal(ce.predict(pairs, batch_size=4), CrossEncoder.from_pretrained(
         MODELS / "tiny-ce-1", kernels=kernels, threads=1).predict(pairs, batch_size=4))
+
+
+@NEEDS_NUMBA
+def test_where_numba_cannot_cache_the_kernels_compile_and_say_so(tmp_path):
+    """A read-only filesystem (a container's, a serverless function's) leaves numba nowhere to write its cache,
+    and it then refuses ``cache=True`` with a RuntimeError. Made here by a cache locator that finds no place
+    (numba's NUMBA_CACHE_LOCATOR_CLASSES), in a fresh process: the kernels still load and compute, with a warning
+    that names the way out."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    (tmp_path / "nowhere.py").write_text("class Nowhere:\n    @classmethod\n    def from_function(cls, f, path):\n"
+                                         "        return None\n")
+    script = ("import numpy as np\n"
+              "from minilm_np.model import kernels\n"
+              "x = np.ones((1, 4), np.float32)\n"
+              "kernels.by_name('numba').gelu_(x, np.zeros(4, np.float32))\n"
+              "print(x[0, 0])\n")
+    env = {**os.environ, "NUMBA_CACHE_LOCATOR_CLASSES": "nowhere.Nowhere",
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(Path(__file__).parents[1])])}
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, env=env)
+    assert result.returncode == 0, result.stderr
+    assert abs(float(result.stdout) - 0.8413447) < 1e-6  # gelu(1) = Phi(1)
+    assert "Set NUMBA_CACHE_DIR to a writable directory" in result.stderr

@@ -14,15 +14,34 @@ share its batch: batch invariance holds as it does for the NumPy kernels.
 
 from __future__ import annotations
 
+import warnings
+
 import numba
 import numpy as np
 
 from .ops import _A_MAX, _PA, _QA
 
 F32 = np.float32
-_JIT = dict(nogil=True, cache=True, error_model="numpy", boundscheck=False)  # nogil: worker threads run at once
+_JIT = dict(nogil=True, error_model="numpy", boundscheck=False)  # nogil: worker threads run at once
 _EXACT_ORDER = _JIT | dict(fastmath={"contract"})
 _LANES = _JIT | dict(fastmath={"contract", "reassoc"})
+NO_CACHE = ("numba cannot write its cache here (a read-only filesystem?): the kernels compile in each process "
+            "(about 3 s at the first call). Set NUMBA_CACHE_DIR to a writable directory to keep them.")
+
+
+def _jit(**options):
+    """numba.njit, its machine code cached on disk where numba finds a place it can write (beside this file, in
+    NUMBA_CACHE_DIR or the user's cache directory). Where it finds none, numba refuses ``cache=True`` outright
+    (RuntimeError: "no locator available"), so the kernels are compiled without the cache, with a warning."""
+    def decorate(function):
+        try:
+            return numba.njit(cache=True, **options)(function)
+        except RuntimeError as e:
+            if "no locator available" not in str(e):
+                raise
+            warnings.warn(NO_CACHE, RuntimeWarning, stacklevel=3)
+            return numba.njit(**options)(function)
+    return decorate
 
 ZERO, ONE, HALF = F32(0), F32(1), F32(0.5)
 
@@ -43,7 +62,7 @@ QA0, QA1, QA2, QA3, QA4 = (F32(c) for c in _QA)
 A_MAX = F32(_A_MAX)
 
 
-@numba.njit(inline="always", **_EXACT_ORDER)
+@_jit(inline="always", **_EXACT_ORDER)
 def _exp_parts(t):
     """exp(t) as (m, bits): exp(t) = m * 2^n with m in [0.7, 1.42], and bits the float32 bit pattern of 2^n.
 
@@ -56,7 +75,7 @@ def _exp_parts(t):
     return m, (np.int32(n) + np.int32(127)) << np.int32(23)
 
 
-@numba.njit(**_EXACT_ORDER)
+@_jit(**_EXACT_ORDER)
 def _gelu_rows(x, bias):
     rows, cols = x.shape
     bits = np.empty(cols, np.int32)  # [F] 2^n of each element's exp, as float32 bits
@@ -83,7 +102,7 @@ def gelu_(x: np.ndarray, bias: np.ndarray) -> np.ndarray:
     return x
 
 
-@numba.njit(**_LANES)
+@_jit(**_LANES)
 def _residual_layer_norm(x, y, y_bias, g, b, eps):
     rows, d = x.shape
     inv_d = ONE / F32(d)
@@ -111,7 +130,7 @@ def residual_layer_norm_(x: np.ndarray, y: np.ndarray, y_bias: np.ndarray, g: np
     return _residual_layer_norm(x, y, y_bias, g, b, F32(eps))
 
 
-@numba.njit(**_EXACT_ORDER)
+@_jit(**_EXACT_ORDER)
 def _exp_columns(p, sums):
     heads, n, m = p.shape
     top = np.empty(m, np.float32)  # [m] the column's max
