@@ -78,11 +78,12 @@ def test_the_walkthrough_finds_its_lines():
 
 
 def test_every_walkthrough_line_runs_as_written(readers_directory, capsys):
-    failures, ran = [], 0
+    failures, ran, skipped = [], 0, 0
     for line, argv, printed in walkthrough():
         if any(line.startswith(f"minilm-np {cut}") for cut in NOT_RUN):
             continue
         if "--png" in argv and not HAS_MATPLOTLIB:
+            skipped += 1
             continue  # the plot extra; tests/test_plot.py and tests/test_explain_plot.py skip likewise
         code = cli.main(argv)
         out, err = capsys.readouterr()
@@ -92,7 +93,7 @@ def test_every_walkthrough_line_runs_as_written(readers_directory, capsys):
         elif printed and not same_shape(printed, out.splitlines()):
             failures.append(f"{line}\n  prints\n{out}\n  where the README shows\n" + "\n".join(printed))
     assert not failures, "\n\n".join(failures)
-    assert ran >= 10
+    assert ran + skipped >= 10 and ran >= 9
     assert (readers_directory / "cities-idx" / "manifest.json").is_file()
     assert (readers_directory / "cities.npy").is_file()
 
