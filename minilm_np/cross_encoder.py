@@ -88,14 +88,15 @@ class CrossEncoder(Encoder):
         if return_labels and self.num_labels == 1:
             raise ValueError(f"return_labels needs a model with several labels; {self.name} has one")
         check_long_passages(long_passages, stride, self.num_labels, self.name)
-        done = [self._predict_part(pairs[part], batch_size, activation, progress, return_labels, long_passages, stride)
+        done = [self._predict_part(pairs[part], batch_size=batch_size, activation=activation, progress=progress,
+                                   return_labels=return_labels, long_passages=long_passages, stride=stride)
                 for part in parts([len(query) + len(passage) for query, passage in pairs])]
         if return_labels:
             return [label for part in done for label in part]
         details = Prediction.concatenate(done)
         return details if return_details else details.scores
 
-    def _predict_part(self, pairs: list[tuple[str, str]], batch_size: int, activation: str | None,
+    def _predict_part(self, pairs: list[tuple[str, str]], *, batch_size: int, activation: str | None,
                       progress: Progress, return_labels: bool, long_passages: str,
                       stride: int | None) -> Prediction | list[str]:
         """``predict`` on one part of a call's pairs (see ``_encoder.parts``), its arguments checked."""
