@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from pathlib import Path
 
@@ -32,6 +33,7 @@ class Encoder:
         self.name = name  # the Hub id it was asked by, or its directory's absolute path
         self.workers = worker_count(threads)  # batches run at once; see threads.py
         self._slots = threading.BoundedSemaphore(self.workers)  # ...by all calls together, whichever threads make them
+        _MODELS.add(self)
         self._model = PackedModel.build(checkpoint.weights, checkpoint.config, kernel_sets.by_name(kernels))
 
     @property
@@ -61,6 +63,22 @@ class Encoder:
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._slots = threading.BoundedSemaphore(self.workers)
+        _MODELS.add(self)
+
+
+# Every model of this process, so that a forked child can give each fresh slots: a slot held at the fork by one of
+# the parent's threads, which the child does not have, would never be released there, and the child's calls would
+# wait for it for ever.
+_MODELS: weakref.WeakSet[Encoder] = weakref.WeakSet()
+
+
+def _fresh_slots_after_fork() -> None:
+    for model in list(_MODELS):
+        model._slots = threading.BoundedSemaphore(model.workers)
+
+
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=_fresh_slots_after_fork)
 
 
 # A call reads its inputs a part at a time: a part is tokenized, sorted and run before the next is tokenized, so the

@@ -154,7 +154,17 @@ class _BlasThreads:
                 lib.set_num_threads(1)  # per thread under OpenMP: nothing to restore when the worker ends
 
 
+    def after_fork_in_child(self) -> None:
+        """A forked child has none of its parent's threads: those inside ``single()`` at the fork never leave it
+        there. The child starts outside, with the thread counts saved before them given back to its BLAS."""
+        inside, self._inside, self._lock = self._inside, 0, threading.Lock()
+        if inside and self._libraries:
+            _set_threads(self._libraries, self._saved)
+
+
 BLAS = _BlasThreads()
+if hasattr(os, "register_at_fork"):  # POSIX
+    os.register_at_fork(after_in_child=BLAS.after_fork_in_child)
 
 
 def _set_threads(libraries: list, counts: list[int]) -> None:

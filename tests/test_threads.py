@@ -179,3 +179,43 @@ def test_omp_num_threads_caps_the_default_as_torch_reads_it(monkeypatch, value, 
     cores = threads.available_cpus()
     assert threads.default_threads() == (cores if expected == "cores" else min(cores, expected))
     assert threads.worker_count(3) == (3 if threads.BLAS.controllable else 1)  # asked for: as asked
+
+
+def _predict_in_child(model, pairs, answers) -> None:
+    """In a forked child: the model's scores and BLAS's thread counts once the call is over."""
+    scores = model.predict(pairs)
+    answers.put((scores.tolist(), [lib.num_threads for lib in BLAS.libraries]))
+
+
+@pytest.mark.filterwarnings("ignore:This process .* is multi-threaded:DeprecationWarning")  # Python 3.12+: the case
+def test_a_child_forked_while_a_call_runs_can_call_the_model(two_blas_threads):
+    """Forked while a call of the parent holds every slot of the model and BLAS at one thread (as a
+    multiprocessing pool started while a request runs would be): the child's calls get fresh slots instead of
+    waiting for ever on the parent's, and its BLAS is given back the parent's counts afterwards."""
+    import multiprocessing
+
+    from minilm_np import CrossEncoder
+    from helpers import MODELS
+
+    ce = CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", threads=2)
+    pairs = [("a question", f"passage {i}") for i in range(8)]
+    expected = ce.predict(pairs).tolist()
+    context = multiprocessing.get_context("fork")
+    answers = context.Queue()
+    for _ in range(ce.workers):
+        ce._slots.acquire()  # a call's batches in flight, in threads a child will not have
+    try:
+        with BLAS.single():
+            child = context.Process(target=_predict_in_child, args=(ce, pairs, answers))
+            child.start()
+            child.join(60)
+            stuck = child.is_alive()
+            if stuck:
+                child.kill()
+                child.join()
+    finally:
+        for _ in range(ce.workers):
+            ce._slots.release()
+    assert not stuck and child.exitcode == 0
+    scores, threads_after = answers.get(timeout=10)
+    assert scores == expected and threads_after == two_blas_threads
