@@ -11,6 +11,10 @@ Why not let BLAS thread each product instead: everything between the products (a
 LayerNorm, ~30% of the work) then runs on one core. Measured on 2 cores with benchmarks/bench.py, OpenBLAS
 threading the products gave 191 short / 37.5 long pairs/s; worker threads, 239-249 / 48-51 (the GELU
 bias fusion landed in between and accounts for a few percent of that).
+
+How many workers (``default_threads``): the cores this process may use, which in a container is its CPU
+quota rather than the host's cores (``available_cpus``), and at most OMP_NUM_THREADS where a scheduler set
+it. A model's calls share its workers, however many threads make them (``_encoder.Encoder``).
 """
 
 from __future__ import annotations
@@ -152,7 +156,6 @@ class _BlasThreads:
         for lib in self.libraries:
             if getattr(lib, "threading_layer", None) == "openmp":
                 lib.set_num_threads(1)  # per thread under OpenMP: nothing to restore when the worker ends
-
 
     def after_fork_in_child(self) -> None:
         """A forked child has none of its parent's threads: those inside ``single()`` at the fork never leave it
