@@ -32,8 +32,7 @@ class Encoder:
         self.tokenizer = tokenizer
         self.name = name  # the Hub id it was asked by, or its directory's absolute path
         self.workers = worker_count(threads)  # batches run at once; see threads.py
-        self._slots = threading.BoundedSemaphore(self.workers)  # ...by all calls together, whichever threads make them
-        _MODELS.add(self)
+        self._new_slots()
         self._model = PackedModel.build(checkpoint.weights, checkpoint.config, kernel_sets.by_name(kernels))
 
     @property
@@ -62,6 +61,10 @@ class Encoder:
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
+        self._new_slots()
+
+    def _new_slots(self) -> None:
+        """``workers`` slots, one held by each batch running, of all calls together whichever threads make them."""
         self._slots = threading.BoundedSemaphore(self.workers)
         _MODELS.add(self)
 
@@ -74,7 +77,7 @@ _MODELS: weakref.WeakSet[Encoder] = weakref.WeakSet()
 
 def _fresh_slots_after_fork() -> None:
     for model in list(_MODELS):
-        model._slots = threading.BoundedSemaphore(model.workers)
+        model._new_slots()
 
 
 if hasattr(os, "register_at_fork"):  # POSIX
