@@ -69,3 +69,21 @@ def two_blas_threads():
     yield [2] * len(before)
     _set_threads(BLAS.libraries, before)
 
+
+@pytest.fixture
+def small_parts(monkeypatch):
+    """``small_parts(chars)``: from then on, calls read their inputs in parts of ``chars`` characters
+    (``_encoder.PART_CHARS``); returns the list that records how many sequences each ``Encoder._run`` got."""
+    import minilm_np._encoder as encoder
+
+    def cut(chars: int) -> list[int]:
+        sizes, run = [], encoder.Encoder._run
+
+        def recorded(self, sequences, *args, **kwargs):
+            sizes.append(len(sequences))
+            return run(self, sequences, *args, **kwargs)
+
+        monkeypatch.setattr(encoder.Encoder, "_run", recorded)
+        monkeypatch.setattr(encoder, "PART_CHARS", chars)
+        return sizes
+    return cut

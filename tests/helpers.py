@@ -316,3 +316,23 @@ def code_blocks(section: str, language: str) -> list[str]:
     """Each ```language block of a README ``section``."""
     return [m.group(1) for m in re.finditer(f"```{language}\n(.*?)```", section, re.S)]
 
+
+def most_at_once(function, pause: float):
+    """``function`` wrapped to count how many of its calls run at once, each first held ``pause`` seconds so
+    that concurrent callers overlap; returns (the wrapper, a one-item list holding the most seen)."""
+    import threading
+    import time
+
+    lock, running, most = threading.Lock(), [0], [0]
+
+    def wrapped(*args, **kwargs):
+        with lock:
+            running[0] += 1
+            most[0] = max(most[0], running[0])
+        time.sleep(pause)
+        try:
+            return function(*args, **kwargs)
+        finally:
+            with lock:
+                running[0] -= 1
+    return wrapped, most

@@ -6,6 +6,8 @@ import numpy as np
 
 from minilm_np.batching import batches_for_workers, dealt_batches, run_sorted, token_budget_batches
 
+from helpers import most_at_once
+
 
 def batch_tokens(lengths, workers, batch_size=32, max_tokens=16384):
     """The token count of each batch ``run_sorted`` hands to ``forward``, in the order it hands them."""
@@ -86,25 +88,12 @@ def test_dealt_batches_open_a_batch_when_none_has_room():
     assert dealt_batches([], 2, batch_size=4, max_tokens=10) == []
 
 
-
 def most_batches_at_once(slots, callers: int = 6) -> int:
     """The most forwards running at once while ``callers`` threads each make a two-worker call of four batches
     (``slots`` shared by all the calls, or None)."""
-    import threading
-    import time
     from concurrent.futures import ThreadPoolExecutor
 
-    lock, running, most = threading.Lock(), [0], [0]
-
-    def forward(batch):
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        time.sleep(0.02)  # long enough for the callers' batches to overlap
-        with lock:
-            running[0] -= 1
-        return np.zeros((len(batch), 1), np.float32)
-
+    forward, most = most_at_once(lambda batch: np.zeros((len(batch), 1), np.float32), pause=0.02)
     sequences = [SimpleNamespace(ids=[0] * 5) for _ in range(64)]
     with ThreadPoolExecutor(callers) as app:
         list(app.map(lambda _: run_sorted(sequences, forward, batch_size=16, out_shape=(1,), workers=2,

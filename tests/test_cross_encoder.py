@@ -135,19 +135,14 @@ def test_repr_names_the_body():
     assert "xlm-roberta" in repr(CrossEncoder.from_pretrained(ARCHS / "models" / "xlmr-ce-1"))
 
 
-def test_a_long_call_is_read_in_parts_with_the_same_results(ce, monkeypatch):
+def test_a_long_call_is_read_in_parts_with_the_same_results(ce, small_parts):
     """A call is tokenized and run a part at a time (``_encoder.PART_CHARS`` characters of text), so that its
     tokens never all sit in memory at once: cut into parts of a few pairs, a call gives the whole call's scores,
     details and progress, each part's sequences run without the others'."""
-    import minilm_np._encoder as encoder
-
     pairs = PAIRS * 6
     whole = ce.predict(pairs, long_passages="maxp", return_details=True)
-    run_sizes, seen = [], []
-    run = encoder.Encoder._run
-    monkeypatch.setattr(encoder.Encoder, "_run", lambda self, sequences, *a, **k: (
-        run_sizes.append(len(sequences)), run(self, sequences, *a, **k))[1])
-    monkeypatch.setattr(encoder, "PART_CHARS", len(LONG) + 200)
+    seen = []
+    run_sizes = small_parts(len(LONG) + 200)
     cut = ce.predict(pairs, long_passages="maxp", return_details=True, progress=seen.append)
     assert len(run_sizes) >= 6 and sum(run_sizes) == whole.windows.sum()  # each LONG pair in a part of its own
     np.testing.assert_allclose(cut.scores, whole.scores, atol=1e-5, rtol=0)  # the README's bound for another batch

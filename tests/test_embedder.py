@@ -59,18 +59,13 @@ def test_int8_of_a_single_text_needs_a_calibration(prompted):
         prompted.encode("a", precision="int8")
 
 
-def test_a_long_call_is_read_in_parts_with_the_same_vectors(prompted, monkeypatch):
+def test_a_long_call_is_read_in_parts_with_the_same_vectors(prompted, small_parts):
     """As ``CrossEncoder.predict``: a part of the texts at a time (``_encoder.PART_CHARS``), the same vectors,
     progress for every text, and int8 ranges calibrated on the whole call, not on a part."""
-    import minilm_np._encoder as encoder
-
     texts = [f"text number {i} " * (1 + i % 7) for i in range(40)]
     whole, whole_int8 = prompted.encode(texts, prompt_name="query"), prompted.encode(texts, precision="int8")
-    run_sizes, seen = [], []
-    run = encoder.Encoder._run
-    monkeypatch.setattr(encoder.Encoder, "_run", lambda self, sequences, *a, **k: (
-        run_sizes.append(len(sequences)), run(self, sequences, *a, **k))[1])
-    monkeypatch.setattr(encoder, "PART_CHARS", 200)
+    seen = []
+    run_sizes = small_parts(200)
     cut = prompted.encode(texts, prompt_name="query", progress=seen.append)
     assert len(run_sizes) > 5 and sum(run_sizes) == len(texts) and sum(seen) == len(texts)
     np.testing.assert_allclose(cut, whole, atol=1e-6, rtol=0)  # another batch's rounding at most

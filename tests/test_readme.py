@@ -107,6 +107,18 @@ def test_the_walkthroughs_python_runs_as_written(readers_directory, capsys):
     assert "'reranking'" in printed[-1] and (readers_directory / "cities-idx" / "manifest.json").is_file()
 
 
+def failing(main, runs, capsys) -> list[str]:
+    """Each (line, arguments) of ``runs`` through a command's ``main``, in order: the lines that exited other
+    than 0, each with what it wrote to stderr."""
+    failures = []
+    for line, argv in runs:
+        code = main(argv)
+        _, err = capsys.readouterr()
+        if code != 0:
+            failures.append(f"{line}\n  exit {code}: {err.strip()}")
+    return failures
+
+
 def same_shape(shown: list[str], printed: list[str]) -> bool:
     """Whether the first lines printed match the README's, blank lines aside, up to the numbers in them
     (timings vary) and absolute paths (the reader's directory is not the test's)."""
@@ -222,17 +234,11 @@ def test_the_large_corpora_section_runs_as_written(corpus_reader, ray_cluster, c
     Python block. Ray runs on one local cluster started for the test: the line that would start its own
     (``--engine ray`` without an address) joins it instead; tests/test_distributed.py starts and stops one."""
     pytest.importorskip("faiss", reason='the section builds ANN indexes: pip install "minilm-np[ann]"')
-    failures, ran = [], 0
-    for line, argv in large_corpora_lines():
-        if "--engine" in argv and ray_cluster is None:
-            continue  # the ray extra
-        code = cli.main(argv)
-        out, err = capsys.readouterr()
-        ran += 1
-        if code != 0:
-            failures.append(f"{line}\n  exit {code}: {err.strip()}")
+    runs = [(line, argv) for line, argv in large_corpora_lines()
+            if ray_cluster is not None or "--engine" not in argv]  # without the ray extra, no Ray line
+    failures = failing(cli.main, runs, capsys)
     assert not failures, "\n\n".join(failures)
-    assert ran >= 8
+    assert len(runs) >= 8
 
     code, = code_blocks(readme_sections()[LARGE].split("### From Python")[1], "python")  # (Dask's needs a scheduler)
     if ray_cluster is None:
@@ -259,12 +265,7 @@ def test_the_checkpoint_tools_run_as_written(readers_directory, capsys, cranfiel
     lines = [shlex.split(line, comments=True) for line in code.splitlines()
              if line.startswith("python -m weights_tools")]
     assert [argv[3] for argv in lines] == ["make-standin", "inspect", "verify", "cast", "convert", "download"]
-    failures = []
-    for argv in lines:
-        code = weights_tools(argv[3:])
-        out, err = capsys.readouterr()
-        if code != 0:
-            failures.append(f"{' '.join(argv)}\n  exit {code}: {err.strip()}")
+    failures = failing(weights_tools, [(" ".join(argv), argv[3:]) for argv in lines], capsys)
     assert not failures, "\n\n".join(failures)
     for made in ("msmarco-l6-shaped", "msmarco-l6-fp16", "model", "ms-marco-MiniLM-L-6-v2"):
         assert (readers_directory / made / "model.safetensors").is_file()

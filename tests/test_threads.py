@@ -107,10 +107,10 @@ def test_a_process_in_a_cgroup_with_a_cpu_quota_gets_that_many_workers(tmp_path)
 
     v1, v2 = Path("/sys/fs/cgroup/cpu"), Path("/sys/fs/cgroup")
     subtree = v2 / "cgroup.subtree_control"
-    v2_children_get = subtree.read_text().split() if subtree.is_file() else []
+    handed_down = subtree.read_text().split() if subtree.is_file() else []  # controllers v2's root gives children
     if (v1 / "cpu.cfs_quota_us").is_file():
         base, limit = v1, {"cpu.cfs_period_us": "100000", "cpu.cfs_quota_us": "50000"}
-    elif "cpu" in v2_children_get:  # the v2 root hands the cpu controller to its children
+    elif "cpu" in handed_down:
         base, limit = v2, {"cpu.max": "50000 100000"}
     else:
         pytest.skip("no cgroup cpu controller to make a group under")
@@ -136,28 +136,13 @@ def test_a_model_called_from_many_threads_runs_at_most_its_workers_batches_at_on
     """Its calls share its slots (``threads`` of them), whichever threads make them; a pickled copy (a model
     sent to Ray or Dask) gets slots of its own and scores alike."""
     import pickle
-    import threading
-    import time
 
     import minilm_np._encoder as encoder
     from minilm_np import CrossEncoder
-    from helpers import MODELS
+    from helpers import MODELS, most_at_once
 
     ce = CrossEncoder.from_pretrained(MODELS / "tiny-ce-1", threads=2)
-    lock, running, most = threading.Lock(), [0], [0]
-    encode = encoder.encode_packed
-
-    def counted(*args, **kwargs):
-        with lock:
-            running[0] += 1
-            most[0] = max(most[0], running[0])
-        time.sleep(0.01)
-        try:
-            return encode(*args, **kwargs)
-        finally:
-            with lock:
-                running[0] -= 1
-
+    counted, most = most_at_once(encoder.encode_packed, pause=0.01)
     monkeypatch.setattr(encoder, "encode_packed", counted)
     pairs = [("a question", f"passage {i} " * (i % 5 + 1)) for i in range(64)]
     with ThreadPoolExecutor(8) as app:
