@@ -19,7 +19,6 @@ inside functions, so the tests can import ``joined_pairs`` without them.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import tempfile
