@@ -7,6 +7,7 @@ import os
 
 import numpy as np
 
+from . import st_names
 from ._encoder import Encoder, Progress, load, locate, parts
 from .checkpoint.family import DEFAULT_RERANKER
 from .checkpoint.load import Checkpoint
@@ -59,7 +60,7 @@ class CrossEncoder(Encoder):
 
     def predict(self, pairs, batch_size: int = 32, activation: str | None = None, progress: Progress = None,
                 return_labels: bool = False, *, long_passages: str = "truncate", stride: int | None = None,
-                return_details: bool = False):
+                return_details: bool = False, **sentence_transformers):
         """Scores for (query, passage) pairs: float32 [n] for one label, [n, L] otherwise.
 
         ``activation``: None for raw logits, "sigmoid" (e.g. MS MARCO scores -> 0..1) or "softmax" over
@@ -73,7 +74,14 @@ class CrossEncoder(Encoder):
         pieces between window starts (default half a window). See ``minilm_np.text.windows``.
         ``return_details``: a ``Prediction`` (scores, windows per pair, the winning window and its
         characters, truncation flags) instead of the scores; for one pair alone, a Prediction of one.
+        sentence-transformers' own names (``apply_softmax``, ``activation_fn``, ``show_progress_bar``, ...)
+        are taken too: see ``minilm_np.st_names``.
         """
+        if sentence_transformers:
+            st = st_names.read("predict", sentence_transformers, st_names.PREDICT, num_labels=self.num_labels)
+            with st_names.progress(st, progress, pairs, "reranking", "pair", single=is_single_pair(pairs)) as bar:
+                return self.predict(pairs, batch_size, st_names.activation(st, activation), bar, return_labels,
+                                    long_passages=long_passages, stride=stride, return_details=return_details)
         if is_single_pair(pairs):
             out = self.predict([pairs], batch_size, activation, return_labels=return_labels,
                                long_passages=long_passages, stride=stride, return_details=return_details)
@@ -121,7 +129,7 @@ class CrossEncoder(Encoder):
 
     def rank(self, query: str, documents, top_k: int | None = None, batch_size: int = 32,
              activation: str | None = None, progress: Progress = None, *, long_passages: str = "truncate",
-             stride: int | None = None) -> list[dict]:
+             stride: int | None = None, **sentence_transformers) -> list[dict]:
         """Documents ordered by score for ``query``, best first: ``[{"corpus_id", "score", "text", "windows",
         "best_window", "best_span", "truncated", "query_truncated"}]`` (``Prediction.row``: how the
         document was read; ``best_span`` is the winning window's [start, end) characters in ``text``).
@@ -129,8 +137,15 @@ class CrossEncoder(Encoder):
         ``top_k`` keeps the best k (all when None or larger than the list). Ties keep input order.
         ``corpus_id`` is the document's 0-based position in ``documents``, as in sentence-transformers. An
         empty (or blank) query is a ``ValueError``, as in ``retrieval``'s searches.
-        ``long_passages`` and ``stride`` as in ``predict``.
+        ``long_passages`` and ``stride`` as in ``predict``; sentence-transformers' own names as there, and
+        ``return_documents=False`` leaves out each result's "text".
         """
+        if sentence_transformers:
+            st = st_names.read("rank", sentence_transformers, st_names.RANK, num_labels=self.num_labels)
+            with st_names.progress(st, progress, documents, "reranking", "document") as bar:
+                ranked = self.rank(query, documents, top_k, batch_size, st_names.activation(st, activation), bar,
+                                   long_passages=long_passages, stride=stride)
+            return ranked if st.return_documents else [{k: v for k, v in r.items() if k != "text"} for r in ranked]
         check_query(query)
         documents = check_texts(documents, "documents")
         if top_k is not None:

@@ -9,13 +9,14 @@ import warnings
 
 import numpy as np
 
+from . import st_names
 from ._encoder import Encoder, Progress, load, locate, parts
 from .checkpoint.family import DEFAULT_EMBEDDER
 from .checkpoint.load import Checkpoint, plain_model_note
 from .checkpoint.pipeline import Pipeline, read_pipeline
 from .errors import ConfigError
 from .explain.trace import Trace, trace_encoding
-from .model.heads import PRECISIONS, l2_normalize, pool, quantize_embeddings
+from .model.heads import PRECISIONS, l2_normalize, pool, quantize_embeddings, similarity
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
 from .validate import check_positive_int, check_text, check_texts
@@ -75,7 +76,7 @@ class Embedder(Encoder):
 
     def encode(self, texts, batch_size: int = 32, normalize: bool = True, progress: Progress = None, *,
                prompt_name: str | None = None, prompt: str | None = None, truncate_dim: int | None = None,
-               precision: str = "float32") -> np.ndarray:
+               precision: str = "float32", **sentence_transformers) -> np.ndarray:
         """float32 [n, dim] embeddings; a single str gives [dim].
 
         ``normalize``: scale to unit length (sentence-transformers' ``normalize_embeddings``). A model
@@ -85,8 +86,14 @@ class Embedder(Encoder):
         ``truncate_dim``: keep the first dimensions (default: the one given at load), after the pipeline's
         modules and before ``normalize``. ``precision``: "float32", or "int8" / "uint8" (ranges calibrated
         on these embeddings) / "binary" / "ubinary" (signs packed 8 per byte), as sentence-transformers'
-        ``quantize_embeddings``.
+        ``quantize_embeddings``. sentence-transformers' own names (``normalize_embeddings``,
+        ``show_progress_bar``, ...) are taken too: see ``minilm_np.st_names``.
         """
+        if sentence_transformers:
+            st = st_names.read("encode", sentence_transformers, st_names.ENCODE)
+            with st_names.progress(st, progress, texts, "embedding", "text", single=isinstance(texts, str)) as bar:
+                return self.encode(texts, batch_size, st_names.normalize(st, normalize), bar, prompt_name=prompt_name,
+                                   prompt=prompt, truncate_dim=truncate_dim, precision=precision)
         if isinstance(texts, str):
             return self.encode([texts], batch_size, normalize, progress, prompt_name=prompt_name, prompt=prompt,
                                truncate_dim=truncate_dim, precision=precision)[0]
@@ -127,6 +134,17 @@ class Embedder(Encoder):
         if prompt_name is None and prompt is None:
             prompt_name = next(n for n in ("document", "passage", "corpus") if n in self.pipeline.prompts)
         return self.encode(texts, batch_size, normalize, progress, prompt_name=prompt_name, prompt=prompt, **kwargs)
+
+    @property
+    def similarity_fn_name(self) -> str:
+        """What ``similarity`` computes: config_sentence_transformers.json's similarity_fn_name, else "cosine"."""
+        return self.pipeline.similarity_fn_name
+
+    def similarity(self, a, b) -> np.ndarray:
+        """Every embedding of ``a`` against every one of ``b`` by the model's ``similarity_fn_name``, as
+        sentence-transformers' ``similarity`` (euclidean and manhattan negated: larger is closer).
+        [n, dim], [m, dim] (or one [dim] each) -> float32 [n, m]"""
+        return similarity(a, b, self.similarity_fn_name)
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         """sentence-transformers' rule: ``prompt`` wins, then ``prompt_name``, then the default prompt."""

@@ -92,6 +92,8 @@ def _edit_module(d, i, **changes):
      r"Dense activation_function \['tanh'\] is not supported"),
     (lambda d: _edit(d / "config_sentence_transformers.json", default_prompt_name={"query": 1}),
      "default_prompt_name {'query': 1} is not one of the prompts"),
+    (lambda d: _edit(d / "config_sentence_transformers.json", similarity_fn_name="jaccard"),
+     "similarity_fn_name 'jaccard' is not one of cosine, dot, euclidean, manhattan"),
 ])
 def test_what_the_engine_does_not_know_is_refused_in_one_line(tmp_path, change, words):
     d = pipeline_dir(tmp_path, "mean-dense-normalize")

@@ -11,6 +11,7 @@
     python -m weights_tools make-arch-fixtures [...]         (needs torch; RoBERTa/XLM-R/ELECTRA/DistilBERT, pipelines)
     python -m weights_tools make-explain-fixtures [...]      (needs torch)
     python -m weights_tools make-cranfield-reference [...]   (needs sentence-transformers, pytrec-eval-terrier)
+    python -m weights_tools make-st-api-reference [...]      (needs sentence-transformers)
 
 Exit status: 0 success; 1 an error (one line on stderr; --debug shows the traceback); 2 usage;
 3 the command ran but its check failed (inspect: would not load; verify/cast: beyond tolerance);
@@ -49,6 +50,8 @@ DELEGATED = {
                               "regenerate the window and trace references (torch)"),
     "make-cranfield-reference": ("weights_tools.make_cranfield_reference",
                                  "regenerate the Cranfield quality reference (sentence-transformers, trec_eval)"),
+    "make-st-api-reference": ("weights_tools.make_st_api_reference",
+                              "regenerate what sentence-transformers' keyword names give (sentence-transformers)"),
 }
 
 

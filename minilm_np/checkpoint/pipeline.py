@@ -6,7 +6,7 @@
     (``"pooling_mode": "cls"`` or a list, ``embedding_dimension``);
   * a Dense folder's ``config.json`` and weights (``in_features``, ``out_features``, ``bias``,
     ``activation_function``);
-  * ``config_sentence_transformers.json``: ``prompts`` and ``default_prompt_name``.
+  * ``config_sentence_transformers.json``: ``prompts``, ``default_prompt_name`` and ``similarity_fn_name``.
 ``max_seq_length`` is read with the tokenizer (``minilm_np.text.tokenize.max_length``). Module types are
 accepted under both ``sentence_transformers.models.*`` (sentence-transformers < 6) and the packages
 sentence-transformers 6 writes (``sentence_transformers.base.modules.*``,
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from ..errors import ConfigError
 from ..model.config import optional_json_integer
-from ..model.heads import Dense
+from ..model.heads import SIMILARITIES, Dense
 from .load import read_tensors, weights_file
 from .names import arrange_dense
 
@@ -49,6 +49,7 @@ class Pipeline:
     prompts: dict[str, str] = field(default_factory=lambda: dict(_DEFAULT_PROMPTS))
     default_prompt_name: str | None = None
     embedding_dimension: int | None = None  # the Pooling config's input width, when it states one
+    similarity_fn_name: str = "cosine"  # what ``Embedder.similarity`` computes (sentence-transformers' default)
 
     @property
     def normalize(self) -> bool:
@@ -71,10 +72,11 @@ def read_pipeline(model_dir: Path) -> Pipeline:
     """modules.json -> Pipeline. No modules.json: a bare transformer, mean pooling (what
     sentence-transformers builds for a plain Hugging Face model)."""
     model_dir = Path(model_dir)
-    prompts, default_prompt_name = _read_prompts(model_dir / "config_sentence_transformers.json")
+    prompts, default_prompt_name, similarity = _read_st_config(model_dir / "config_sentence_transformers.json")
     modules_file = model_dir / "modules.json"
     if not modules_file.is_file():
-        return Pipeline(model_dir, prompts=prompts, default_prompt_name=default_prompt_name)
+        return Pipeline(model_dir, prompts=prompts, default_prompt_name=default_prompt_name,
+                        similarity_fn_name=similarity)
     modules = _read_json(modules_file)
     if not isinstance(modules, list):
         raise ConfigError(f"{modules_file}: expected a list of modules")
@@ -92,7 +94,8 @@ def read_pipeline(model_dir: Path) -> Pipeline:
             steps.append("normalize")
     if transformer_dir is None:
         raise ConfigError(f"{modules_file}: no sentence_transformers.models.Transformer module")
-    return Pipeline(transformer_dir, pooling, include_prompt, tuple(steps), prompts, default_prompt_name, dimension)
+    return Pipeline(transformer_dir, pooling, include_prompt, tuple(steps), prompts, default_prompt_name, dimension,
+                    similarity)
 
 
 def _module_kind(m, modules_file: Path) -> str:
@@ -154,12 +157,13 @@ def _read_dense(folder: Path) -> Dense:
     return Dense(weight, bias_array, _DENSE_ACTIVATIONS[activation_name])
 
 
-def _read_prompts(path: Path) -> tuple[dict[str, str], str | None]:
-    """config_sentence_transformers.json's prompts (on top of the empty query/document ones) and
-    default_prompt_name; none when the file is absent."""
+def _read_st_config(path: Path) -> tuple[dict[str, str], str | None, str]:
+    """config_sentence_transformers.json's prompts (on top of the empty query/document ones),
+    default_prompt_name and similarity_fn_name ("cosine" when absent or null, as in sentence-transformers);
+    the defaults when the file is absent."""
     prompts = dict(_DEFAULT_PROMPTS)
     if not path.is_file():
-        return prompts, None
+        return prompts, None, "cosine"
     cfg = _read_json(path)
     saved = cfg.get("prompts") or {} if isinstance(cfg, dict) else {}
     if not isinstance(saved, dict) or not all(isinstance(v, str) or v is None for v in saved.values()):
@@ -169,7 +173,10 @@ def _read_prompts(path: Path) -> tuple[dict[str, str], str | None]:
     if default is not None and (not isinstance(default, str) or default not in prompts):
         raise ConfigError(f"{path}: default_prompt_name {default!r} is not one of the prompts "
                           f"({', '.join(prompts)})")
-    return prompts, default
+    similarity = (cfg.get("similarity_fn_name") if isinstance(cfg, dict) else None) or "cosine"
+    if similarity not in SIMILARITIES:
+        raise ConfigError(f"{path}: similarity_fn_name {similarity!r} is not one of {', '.join(SIMILARITIES)}")
+    return prompts, default, similarity
 
 
 def _read_json(path: Path):

@@ -6,27 +6,13 @@ import json
 import os
 import sys
 import textwrap
-from contextlib import contextmanager
 
-PROGRESS_DELAY = 2.0  # seconds: shorter work shows no bar
+from .. import progress
 
 
-@contextmanager
 def progress_bar(quiet: bool, total: int, desc: str, unit: str):
-    """A tqdm bar on stderr, as a ``progress(n_done)`` callback; None when quiet or not a terminal.
-    The bar appears only once the work has taken ``PROGRESS_DELAY`` seconds."""
-    if quiet or not sys.stderr.isatty():
-        yield None
-        return
-    from tqdm import tqdm  # installed with huggingface_hub
-
-    options = dict(total=total, desc=desc, unit=unit, file=sys.stderr, leave=False, dynamic_ncols=True)
-    try:
-        bar = tqdm(delay=PROGRESS_DELAY, **options)
-    except (TypeError, KeyError):  # tqdm older than 4.61 refuses delay (TqdmKeyError): show the bar at once
-        bar = tqdm(**options)
-    with bar:
-        yield bar.update
+    """``minilm_np.progress.progress_bar``, shown unless quiet or stderr is not a terminal."""
+    return progress.progress_bar(not quiet and sys.stderr.isatty(), total, desc, unit)
 
 
 def print_json(obj) -> None:

@@ -123,6 +123,31 @@ def l2_normalize(x: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
     return np.divide(x, np.maximum(norm, F32(1e-12)), out=out)
 
 
+SIMILARITIES = ("cosine", "dot", "euclidean", "manhattan")  # sentence-transformers' SimilarityFunction values
+
+
+def similarity(a, b, function: str = "cosine") -> np.ndarray:
+    """Every row of ``a`` against every row of ``b``, as sentence-transformers' ``similarity``: cosine, dot
+    product, or the euclidean or manhattan distance negated (larger is closer, for every function). A 1-D
+    argument is one row; a zero row has cosine 0.  [n, d], [m, d] -> float32 [n, m]"""
+    if function not in SIMILARITIES:
+        raise ValueError(f"similarity function must be one of {', '.join(SIMILARITIES)}; got {function!r}")
+    a, b = (np.atleast_2d(_embeddings(x, name)).astype(np.float32) for x, name in ((a, "a"), (b, "b")))
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"a has {a.shape[1]} dimensions and b {b.shape[1]}: they must match")
+    if function == "cosine":
+        return l2_normalize(a) @ l2_normalize(b).T
+    if function == "dot":
+        return a @ b.T
+    out = np.empty((a.shape[0], b.shape[0]), np.float32)  # distances a block of a's rows at a time: [rows, m, d]
+    rows = max(1, (1 << 22) // max(1, b.size))
+    for start in range(0, a.shape[0], rows):
+        difference = np.abs(a[start:start + rows, None, :] - b[None, :, :])  # [rows, m, d]
+        out[start:start + rows] = -(np.sqrt(np.einsum("rmd,rmd->rm", difference, difference))
+                                    if function == "euclidean" else difference.sum(axis=2))
+    return out
+
+
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
 
 
@@ -175,5 +200,5 @@ def _embeddings(values, name: str) -> np.ndarray:
     if array.dtype.kind not in "fiu" or array.ndim not in (1, 2):
         raise ValueError(f"{name} must be a 1-D or 2-D array of numbers, got {array.ndim}-D of {array.dtype}")
     if not np.isfinite(array).all():
-        raise ValueError(f"{name} contain NaN or infinite values, which have no quantized form")
+        raise ValueError(f"{name} contain NaN or infinite values")
     return array
