@@ -822,6 +822,25 @@ def test_a_signal_shuts_down_gracefully(tmp_path, minilm_dir, sig):
             httpx.get(url + "/health", timeout=5)
 
 
+def test_requests_the_shutdown_stops_waiting_for_get_503(tmp_path, minilm_dir):
+    """Past --shutdown-timeout the requests still waiting are answered 503 with TEI's error body (uvicorn's
+    cancellation had made them 500s, which says "bug" to a client rather than "try another replica")."""
+    rng = random.Random(1)
+    bodies = [{"inputs": [text(rng, long=True) for _ in range(8)]} for _ in range(3)]  # one model call of ~1 s
+    with server_process("--embedder", str(minilm_dir), "--reranker", "none", "--shutdown-timeout", "0.2",
+                        home=tmp_path) as (process, url, log):
+        with ThreadPoolExecutor(len(bodies)) as pool, httpx.Client(base_url=url, timeout=WAIT) as c:
+            futures = [pool.submit(httpx.post, url + "/embed", json=b, timeout=WAIT) for b in bodies]
+            wait_for(lambda: metric(c, "te_requests_in_flight") == len(bodies), "every request to be admitted")
+            process.send_signal(signal.SIGTERM)
+            answers = [f.result() for f in futures]
+        assert process.wait(WAIT) == 0
+    refused = [a for a in answers if a.status_code != 200]  # a model call that ended within 0.2 s answered
+    assert refused and all(a.status_code == 503 for a in refused), [a.status_code for a in answers]
+    assert all(a.json() == {"error": "the server is shutting down and stopped waiting for this request after 0.2 s "
+                                     "(--shutdown-timeout)", "error_type": "Unhealthy"} for a in refused)
+
+
 def test_a_default_model_that_cannot_load_is_skipped_and_said(tmp_path):
     """Offline with an empty cache the default L-6 reranker cannot be loaded: the server starts with the
     embedder, says so on stderr, and /rerank answers 424."""

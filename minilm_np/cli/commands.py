@@ -490,7 +490,7 @@ def _index_for(args):
 
 
 SERVE_LIMITS = ("max_batch_tokens", "max_concurrent_requests", "max_client_batch_size", "max_batch_requests",
-                "payload_limit", "long_passages", "stride")
+                "payload_limit", "shutdown_timeout", "long_passages", "stride")
 
 
 def serve_command(args) -> int:

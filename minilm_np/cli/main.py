@@ -245,6 +245,9 @@ def build_parser() -> argparse.ArgumentParser:
             ("--payload-limit", 2_000_000, "request body bytes before 413")):
         p.add_argument(option, type=int, default=None, metavar="N",
                        help=what if default is None else f"{what} (default {default})")
+    p.add_argument("--shutdown-timeout", type=float, default=None, metavar="S",
+                   help="seconds SIGTERM / SIGINT waits for admitted requests before answering the rest 503 "
+                        "(default 30; under an orchestrator, less than its grace period before SIGKILL)")
     _long_passages_options(p)
     return parser
 

@@ -208,6 +208,11 @@ async def _handle(state: ServerState, request: Request, path: str, parse, answer
     except (_ClientGone, ClientDisconnect):
         metrics.inc("te_request_failure", route=path, err="dropped")
         return Response(status_code=499)  # nobody reads it
+    except asyncio.CancelledError:  # the shutdown stopped waiting for it: 503 says "try another replica", not 500
+        metrics.inc("te_request_failure", route=path, err="unhealthy")
+        error = ApiError("Unhealthy", f"the server is shutting down and stopped waiting for this request after "
+                                      f"{limits.shutdown_timeout:g} s (--shutdown-timeout)")
+        return JSONResponse(error.body(), status_code=error.status)
     metrics.inc("te_request_success", route=path)
     metrics.observe("te_request_duration", loop.time() - started, route=path)
     return response

@@ -29,7 +29,7 @@ class Limits:
     max_batch_requests: int | None = None
     # Inputs over the model's maximum are cut unless a request says "truncate": false. TEI's default.
     auto_truncate: bool = True
-    # Seconds a graceful shutdown waits for admitted requests before cancelling them.
+    # Seconds a graceful shutdown waits for admitted requests; those still waiting then get 503.
     shutdown_timeout: float = 30.0
     # How the reranker reads a passage past its maximum length: "truncate" (TEI's way) or in windows,
     # "maxp" / "firstp" / "meanp", with ``stride`` pieces between window starts (CrossEncoder.predict).
