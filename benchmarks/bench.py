@@ -187,6 +187,28 @@ def best_and_median(run: Callable[[], object], repeats: int) -> dict:
     return {"best_gflops": flop / min(times) / 1e9, "median_gflops": flop / statistics.median(times) / 1e9}
 
 
+SGEMM = "numpy-sgemm"  # the yardstick timed in every round beside the engines (sustained_sgemm)
+SGEMM_SECONDS = 1.0  # how long each of its timings runs: a workload's order of magnitude
+
+
+def sustained_sgemm(seconds: float = SGEMM_SECONDS) -> tuple[Callable, float]:
+    """numpy's sgemm on GEMM_SHAPE, back to back for about ``seconds``, as an engine of ``time_rounds`` (it
+    ignores the items): (the callable, the FLOPs of one call of it). Timed in every round beside the engines, it
+    shares their spell of the machine and runs as long as they do, where the best of 10 products of 5 ms taken
+    once (``gemm_rates``) moved 450-497 GFLOP/s between two runs of the same code on the Zen 5."""
+    a, b = gemm_operands()
+    a @ b
+    t = time.perf_counter()
+    a @ b
+    calls = max(1, round(seconds / (time.perf_counter() - t)))
+
+    def run(items) -> None:
+        for _ in range(calls):
+            a @ b
+    m, k, n = GEMM_SHAPE
+    return run, 2.0 * m * k * n * calls
+
+
 def gemm_operands() -> tuple[np.ndarray, np.ndarray]:
     """The seeded float32 operands of GEMM_SHAPE every sgemm rate here is measured on.  [M, K], [K, N]"""
     m, k, n = GEMM_SHAPE
@@ -512,11 +534,17 @@ def other_share(before: tuple[float, float], after: tuple[float, float], wall: f
     return max(0.0, others) / (wall * (os.cpu_count() or 1))
 
 
-def summarise(timed: tuple[dict, dict], counts: dict[str, np.ndarray], shape: Shape, peak_gflops: float) -> dict:
-    """items/s and useful GFLOP/s from the median and the best round, per workload and engine."""
+def summarise(timed: tuple[dict, dict], counts: dict[str, np.ndarray], shape: Shape, peak_gflops: float,
+              sgemm_flop: float) -> tuple[dict, dict]:
+    """items/s and useful GFLOP/s from the median and the best round, per workload and engine, with the share
+    of numpy's sgemm: against ``peak_gflops`` (the best of ``gemm_rates``) and against the SGEMM engine timed
+    in the same rounds (``sgemm_flop``: the FLOPs of one of its calls). Also the SGEMM engine's GFLOP/s per
+    workload, each round's."""
     times, others = timed
-    out = {}
+    out, beside = {}, {}
     for wl, per_engine in times.items():
+        beside[wl] = [sgemm_flop / t / 1e9 for t in per_engine.pop(SGEMM)]
+        others[wl].pop(SGEMM)
         n = len(counts[wl])
         flop = shape.flops(counts[wl])
         out[wl] = {}
@@ -526,8 +554,9 @@ def summarise(timed: tuple[dict, dict], counts: dict[str, np.ndarray], shape: Sh
                              "items_per_s_median": n / med, "items_per_s_best": n / best,
                              "gflops_median": flop / med / 1e9, "gflops_best": flop / best / 1e9,
                              "pct_sgemm_median": 100 * flop / med / 1e9 / peak_gflops,
+                             "pct_sgemm_beside_median": 100 * flop / med / 1e9 / statistics.median(beside[wl]),
                              "other_cpu_share": others[wl][name], "other_cpu_share_max": max(others[wl][name])}
-    return out
+    return out, beside
 
 
 # --------------------------------------------------------------------------------------------------
@@ -683,20 +712,25 @@ def print_tables(results: dict) -> None:
     print(f"\nfloat32 matmul {gemm['shape']}, GFLOP/s best (median) of {gemm['repeats']}: "
           + ", ".join(f"{lib} {gemm[lib]['best_gflops']:.1f} ({gemm[lib]['median_gflops']:.1f})"
                       for lib in ("numpy", "torch", "onnxruntime"))
-          + f"; % sgemm below is against numpy's best; others took {100 * gemm['other_cpu_share']:.0f}% of the CPUs")
+          + f"; '% sgemm' below is against numpy's best; others took {100 * gemm['other_cpu_share']:.0f}% of the CPUs")
+    for section, per_workload in results.get("sgemm_beside", {}).items():
+        print(f"numpy sgemm timed beside the {section} engines in each round ({SGEMM_SECONDS:.0f} s each), GFLOP/s: "
+              + "; ".join(f"{wl} " + " / ".join(f"{v:.0f}" for v in rates) for wl, rates in per_workload.items())
+              + "; '% beside' below is against their median")
     for section, unit in (("cross-encoder", "pairs/s"), ("embedder", "texts/s")):
         if section not in results["timing"]:
             continue
         print(f"\n{section}: {unit}, median (best) of {results['args']['rounds']} rounds; "
               f"useful GFLOP/s = real-token FLOPs / time; others = most CPU other processes took in a round")
         print(f"{'workload':<10} {'engine':<13} {'items':>5} {'tok mean/max':>12} "
-              f"{unit + ' med':>12} {'(best)':>8} {'GFLOP/s':>8} {'% sgemm':>8} {'others':>7}")
+              f"{unit + ' med':>12} {'(best)':>8} {'GFLOP/s':>8} {'% sgemm':>8} {'% beside':>8} {'others':>7}")
         for wl, per_engine in results["timing"][section].items():
             tok = results["workloads"][wl]
             for name, s in per_engine.items():
                 print(f"{wl:<10} {name:<13} {s['items']:>5} {tok['mean_tokens']:>6.1f}/{tok['max_tokens']:<5d} "
                       f"{s['items_per_s_median']:>12.1f} {s['items_per_s_best']:>8.1f} "
                       f"{s['gflops_median']:>8.2f} {s['pct_sgemm_median']:>7.1f}% "
+                      f"{s.get('pct_sgemm_beside_median', float('nan')):>7.1f}% "
                       f"{100 * s['other_cpu_share_max']:>6.0f}%")
         print(f"padding: batches of {results['args']['batch_size']} padded to their longest do this many times "
               "the useful FLOPs (minilm-np packs real tokens; torch and ort-sorted sort; ort keeps input order):")
@@ -907,16 +941,22 @@ def main(argv=None) -> None:
                for name in engines_here(CE_ENGINES)}
     results["agreement"] = {"cross-encoder": agreement(engines, pairs, reference="torch")}
     print("cross-encoder agreement:", results["agreement"]["cross-encoder"], flush=True)
-    timed = time_rounds(engines, pairs, args.rounds, args.batch_size, args.wait_quiet, args.attempts)
-    results["timing"] = {"cross-encoder": summarise(timed, counts, shape, peak)}
+    sgemm, sgemm_flop = sustained_sgemm()
+    timed = time_rounds(engines | {SGEMM: sgemm}, pairs, args.rounds, args.batch_size, args.wait_quiet,
+                        args.attempts)
+    results["timing"], results["sgemm_beside"] = {}, {}
+    results["timing"]["cross-encoder"], results["sgemm_beside"]["cross-encoder"] = summarise(
+        timed, counts, shape, peak, sgemm_flop)
 
     if not args.no_embedder:
         embedders = {name: make_embed_engine(name, embedder_dir(), args.batch_size, args.threads)
                      for name in engines_here(EMBED_ENGINES)}
         results["agreement"]["embedder"] = agreement(embedders, texts, reference="torch")
         print("embedder agreement:", results["agreement"]["embedder"], flush=True)
-        timed = time_rounds(embedders, texts, args.rounds, args.batch_size, args.wait_quiet, args.attempts)
-        results["timing"]["embedder"] = summarise(timed, counts, Shape.from_dir(embedder_dir()), peak)
+        timed = time_rounds(embedders | {SGEMM: sgemm}, texts, args.rounds, args.batch_size, args.wait_quiet,
+                            args.attempts)
+        results["timing"]["embedder"], results["sgemm_beside"]["embedder"] = summarise(
+            timed, counts, Shape.from_dir(embedder_dir()), peak, sgemm_flop)
 
     results["loadavg_end"] = os.getloadavg()
     results["peak_rss_mb"] = peak_rss_mb()

@@ -62,6 +62,14 @@ def facts(runs: list[dict]) -> str:
     sgemm = [r["gemm"]["numpy"]["best_gflops"] for r in runs]
     engine = "minilm-np-jit" if all("minilm-np-jit" in r["timing"][CE]["short"] for r in runs) else "minilm-np"
     pct = {wl: [r["timing"][CE][wl][engine]["pct_sgemm_median"] for r in runs] for wl in ("short", "long")}
+    beside = ""
+    if all("pct_sgemm_beside_median" in r["timing"][CE]["short"][engine] for r in runs):  # bench.py's SGEMM engine
+        rates = [v for r in runs for per_wl in r["sgemm_beside"].values() for wl_rates in per_wl.values()
+                 for v in wl_rates]
+        share = {wl: [r["timing"][CE][wl][engine]["pct_sgemm_beside_median"] for r in runs] for wl in ("short", "long")}
+        beside = (f"; against numpy's sgemm timed beside them in every round ({spread(rates, '{:.0f}')} GFLOP/s "
+                  f"sustained for 1 s): short {spread(share['short'], '{:.0f}')}%, long "
+                  f"{spread(share['long'], '{:.0f}')}%")
     others = max(s["other_cpu_share_max"] for r in runs for sec in r["timing"].values()
                  for per_engine in sec.values() for s in per_engine.values())
     peak = isa["fma_peak_gflops_estimate"]
@@ -76,7 +84,7 @@ def facts(runs: list[dict]) -> str:
             f"ONNX Runtime {isa['onnxruntime']}. "
             f"numpy sgemm {spread(sgemm, '{:.0f}')} GFLOP/s (FMA peak estimate "
             f"{peak:.0f}{peak_notes}); {engine}'s useful GFLOP/s as a share of that sgemm: "
-            f"short {spread(pct['short'], '{:.0f}')}%, long {spread(pct['long'], '{:.0f}')}%. "
+            f"short {spread(pct['short'], '{:.0f}')}%, long {spread(pct['long'], '{:.0f}')}%{beside}. "
             f"Dates: {', '.join(r['environment']['date'][:16] for r in runs)}; other processes took at most "
             f"{100 * others:.0f}% of the CPUs during any timing.")
 
