@@ -98,6 +98,9 @@ class Embedder(Encoder):
             return self.encode([texts], batch_size, normalize, progress, prompt_name=prompt_name, prompt=prompt,
                                truncate_dim=truncate_dim, precision=precision)[0]
         texts = check_texts(texts)
+        if isinstance(batch_size, str):  # encode(texts, "query"): sentence-transformers 3+ has prompt_name second
+            raise TypeError(f"batch_size must be an int, got the str {batch_size!r}; for a prompt name, as "
+                            f"sentence-transformers takes it second, give it by name: prompt_name={batch_size!r}")
         check_positive_int(batch_size, "batch_size")
         if precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {precision!r}")

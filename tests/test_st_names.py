@@ -146,5 +146,7 @@ def test_misuse_is_a_type_error(tiny_embedder, tiny_cross_encoder, cities):
         tiny_cross_encoder.rank("berlin", cities, progress=print, show_progress_bar=True)
     with pytest.raises(ValueError, match="activation_fn=Tanh"):
         tiny_cross_encoder.predict(PAIRS, activation_fn=Tanh())
+    with pytest.raises(TypeError, match="give it by name: prompt_name='query'"):
+        tiny_embedder.encode(TEXTS, "query")  # sentence-transformers 3+: encode(sentences, prompt_name, ...)
     with pytest.raises(ValueError, match="cross-encoder prompts"):
         tiny_cross_encoder.predict(PAIRS, prompt_name="query")
