@@ -78,7 +78,7 @@ class CrossEncoder(Encoder):
         are taken too: see ``minilm_np.st_names``.
         """
         if sentence_transformers:
-            st = st_names.read("predict", sentence_transformers, st_names.PREDICT, num_labels=self.num_labels)
+            st = st_names.read("predict", sentence_transformers, num_labels=self.num_labels)
             with st_names.progress(st, progress, pairs, "reranking", "pair", single=is_single_pair(pairs)) as bar:
                 return self.predict(pairs, batch_size, st_names.activation(st, activation), bar, return_labels,
                                     long_passages=long_passages, stride=stride, return_details=return_details)
@@ -141,7 +141,7 @@ class CrossEncoder(Encoder):
         ``return_documents=False`` leaves out each result's "text".
         """
         if sentence_transformers:
-            st = st_names.read("rank", sentence_transformers, st_names.RANK, num_labels=self.num_labels)
+            st = st_names.read("rank", sentence_transformers, num_labels=self.num_labels)
             with st_names.progress(st, progress, documents, "reranking", "document") as bar:
                 ranked = self.rank(query, documents, top_k, batch_size, st_names.activation(st, activation), bar,
                                    long_passages=long_passages, stride=stride)

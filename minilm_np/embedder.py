@@ -90,7 +90,7 @@ class Embedder(Encoder):
         ``show_progress_bar``, ...) are taken too: see ``minilm_np.st_names``.
         """
         if sentence_transformers:
-            st = st_names.read("encode", sentence_transformers, st_names.ENCODE)
+            st = st_names.read("encode", sentence_transformers)
             with st_names.progress(st, progress, texts, "embedding", "text", single=isinstance(texts, str)) as bar:
                 return self.encode(texts, batch_size, st_names.normalize(st, normalize), bar, prompt_name=prompt_name,
                                    prompt=prompt, truncate_dim=truncate_dim, precision=precision)

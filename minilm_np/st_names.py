@@ -30,6 +30,7 @@ ENCODE = ("normalize_embeddings", "show_progress_bar", "convert_to_numpy", "conv
 PREDICT = ("show_progress_bar", "activation_fn", "activation_fct", "apply_softmax", "convert_to_numpy",
            "convert_to_tensor", "device", "prompt_name", "prompt", "pool", "chunk_size")
 RANK = PREDICT + ("return_documents",)
+NAMES = {"encode": ENCODE, "predict": PREDICT, "rank": RANK}  # method -> the names it takes
 
 # activation_fn's torch module, by class name -> ``activation``
 ACTIVATION_MODULES = {"Sigmoid": "sigmoid", "Softmax": "softmax", "Identity": None}
@@ -48,9 +49,9 @@ class Options:
 KEEP = object()  # "not said": the method's own argument stands
 
 
-def read(method: str, given: dict, allowed: tuple[str, ...], *, num_labels: int = 1) -> Options:
-    """``given``: the keywords a call had beyond the method's own; ``method``: its name, for messages."""
-    unknown = [name for name in given if name not in allowed]
+def read(method: str, given: dict, *, num_labels: int = 1) -> Options:
+    """``given``: the keywords a call of ``method`` (a key of NAMES) had beyond the method's own."""
+    unknown = [name for name in given if name not in NAMES[method]]
     if unknown:
         raise TypeError(f"{method}() got an unexpected keyword argument {unknown[0]!r}")
     numpy, cores, prompts = ("minilm-np returns NumPy arrays (torch.from_numpy makes a tensor of one)",
