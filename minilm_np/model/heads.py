@@ -142,9 +142,9 @@ def similarity(a, b, function: str = "cosine") -> np.ndarray:
     out = np.empty((a.shape[0], b.shape[0]), np.float32)  # distances a block of a's rows at a time: [rows, m, d]
     rows = max(1, (1 << 22) // max(1, b.size))
     for start in range(0, a.shape[0], rows):
-        difference = np.abs(a[start:start + rows, None, :] - b[None, :, :])  # [rows, m, d]
+        difference = a[start:start + rows, None, :] - b[None, :, :]  # [rows, m, d]
         out[start:start + rows] = -(np.sqrt(np.einsum("rmd,rmd->rm", difference, difference))
-                                    if function == "euclidean" else difference.sum(axis=2))
+                                    if function == "euclidean" else np.abs(difference).sum(axis=2))
     return out
 
 
