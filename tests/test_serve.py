@@ -804,37 +804,38 @@ def test_load_32_clients_every_answer_is_the_librarys(tmp_path, minilm_dir, rera
     assert 0 < calls < len(requests)  # requests shared model calls
 
 
-@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
-def test_a_signal_shuts_down_gracefully(tmp_path, minilm_dir, sig):
-    """Requests admitted before the signal are answered; then the port closes and the process exits 0."""
+def signalled_with_requests_in_flight(tmp_path, minilm_dir, sig, *options: str):
+    """An embedding server (``options`` added) sent ``sig`` once three /embed requests, one model call of ~1 s,
+    are admitted: (how many were unanswered at the signal, their answers, the exit status, the server's url)."""
     rng = random.Random(1)
-    bodies = [{"inputs": [text(rng, long=True) for _ in range(8)]} for _ in range(3)]  # one model call of ~1 s
-    with server_process("--embedder", str(minilm_dir), "--reranker", "none", home=tmp_path) as (process, url, log):
+    bodies = [{"inputs": [text(rng, long=True) for _ in range(8)]} for _ in range(3)]
+    with server_process("--embedder", str(minilm_dir), "--reranker", "none", *options,
+                        home=tmp_path) as (process, url, log):
         with ThreadPoolExecutor(len(bodies)) as pool, httpx.Client(base_url=url, timeout=WAIT) as c:
             futures = [pool.submit(httpx.post, url + "/embed", json=b, timeout=WAIT) for b in bodies]
             wait_for(lambda: metric(c, "te_requests_in_flight") == len(bodies), "every request to be admitted")
             process.send_signal(sig)
             unanswered = sum(not f.done() for f in futures)
-            statuses = [f.result().status_code for f in futures]
-        assert process.wait(WAIT) == 0
-        assert unanswered >= 2 and statuses == [200] * len(bodies)
-        with pytest.raises(httpx.ConnectError, match="refused"):
-            httpx.get(url + "/health", timeout=5)
+            answers = [f.result() for f in futures]
+        return unanswered, answers, process.wait(WAIT), url
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_shuts_down_gracefully(tmp_path, minilm_dir, sig):
+    """Requests admitted before the signal are answered; then the port closes and the process exits 0."""
+    unanswered, answers, status, url = signalled_with_requests_in_flight(tmp_path, minilm_dir, sig)
+    assert status == 0
+    assert unanswered >= 2 and [a.status_code for a in answers] == [200] * len(answers)
+    with pytest.raises(httpx.ConnectError, match="refused"):
+        httpx.get(url + "/health", timeout=5)
 
 
 def test_requests_the_shutdown_stops_waiting_for_get_503(tmp_path, minilm_dir):
     """Past --shutdown-timeout the requests still waiting are answered 503 with TEI's error body (uvicorn's
     cancellation had made them 500s, which says "bug" to a client rather than "try another replica")."""
-    rng = random.Random(1)
-    bodies = [{"inputs": [text(rng, long=True) for _ in range(8)]} for _ in range(3)]  # one model call of ~1 s
-    with server_process("--embedder", str(minilm_dir), "--reranker", "none", "--shutdown-timeout", "0.2",
-                        home=tmp_path) as (process, url, log):
-        with ThreadPoolExecutor(len(bodies)) as pool, httpx.Client(base_url=url, timeout=WAIT) as c:
-            futures = [pool.submit(httpx.post, url + "/embed", json=b, timeout=WAIT) for b in bodies]
-            wait_for(lambda: metric(c, "te_requests_in_flight") == len(bodies), "every request to be admitted")
-            process.send_signal(signal.SIGTERM)
-            answers = [f.result() for f in futures]
-        assert process.wait(WAIT) == 0
+    _, answers, status, _ = signalled_with_requests_in_flight(tmp_path, minilm_dir, signal.SIGTERM,
+                                                              "--shutdown-timeout", "0.2")
+    assert status == 0
     refused = [a for a in answers if a.status_code != 200]  # a model call that ended within 0.2 s answered
     assert refused and all(a.status_code == 503 for a in refused), [a.status_code for a in answers]
     assert all(a.json() == {"error": "the server is shutting down and stopped waiting for this request after 0.2 s "
