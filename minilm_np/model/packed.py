@@ -22,8 +22,8 @@ What changes, and what each change preserves:
     existing buffers; GELU (with the first feed-forward bias fused in) runs on row blocks small enough
     to stay in cache, and a long sequence's attention scores are taken a few heads at a time for the
     same reason.
-  * Softmax normalised late: exp(scores - max) @ V is divided by the row sums, on [H, n, K] instead of
-    [H, n, n] (the same value up to float32 rounding).
+  * Softmax normalised late: exp(scores - max) @ V is divided by the row sums, on [n, H, K] instead of
+    [H, n, n] (the same value up to float32 rounding), once per sequence for all of its heads.
   * The last layer for the first tokens alone (``first_only``, what the cross-encoder asks for): it needs
     every token's keys and values, but its queries and all that follows attention only on the rows that
     are read. The other rows' last-layer outputs are not computed at all.
@@ -149,8 +149,9 @@ def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray, kernels: Ker
     qkv: [N, 3D] from the fused projection, queries already scaled by 1/sqrt(K). The scores are taken
     transposed, keys down and queries across ([h, n_key, n_query]): the softmax's max and sum then reduce
     over the middle axis, which NumPy does as whole-row vector operations (about twice as fast as
-    reducing many short rows). The softmax denominator divides the [h, n, K] context rather than the
-    [h, n, n] weights (same value, one pass over n^2 fewer), and the context is written straight into out.
+    reducing many short rows). The softmax denominator divides the [n, H, K] context rather than the
+    [H, n, n] weights (same value, one pass over n^2 fewer), once for all of a sequence's heads, and the
+    context is written straight into out.
     """
     d = out.shape[1]
     k_size = d // heads
@@ -158,26 +159,29 @@ def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray, kernels: Ker
         n = end - start
         blk = qkv[start:end].reshape(n, 3, heads, k_size)
         ctx = out[start:end].reshape(n, heads, k_size)
+        sums = np.empty((heads, n), np.float32)  # [H, n] each query's softmax denominator, per head
         group = max(1, min(heads, _SCORES_BYTES // (4 * n * n)))  # heads whose scores fit in cache
         for h in range(0, heads, group):
             hs = slice(h, h + group)
             q = blk[:, 0, hs].transpose(1, 2, 0)  # [h, K, n]
             k = blk[:, 1, hs].transpose(1, 0, 2)  # [h, n, K]
             v = blk[:, 2, hs].transpose(1, 0, 2)  # [h, n, K]
-            attend_(q, k, v, ctx[:, hs].transpose(1, 0, 2), kernels)  # into [h, n, K], a view of out
+            attend_(q, k, v, ctx[:, hs].transpose(1, 0, 2), sums[hs], kernels)  # into [h, n, K], a view of out
+        kernels.divide_heads_(ctx, sums)
     return out
 
 
-def attend_(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, kernels: Kernels = NUMPY) -> np.ndarray:
-    """softmax(q . k) v for m queries of one sequence, written into out.  q [h, K, m], k, v [h, n, K] -> [h, m, K]
+def attend_(q: np.ndarray, k: np.ndarray, v: np.ndarray, out: np.ndarray, sums: np.ndarray,
+            kernels: Kernels = NUMPY) -> np.ndarray:
+    """softmax(q . k) v for m queries of one sequence, each query's row times its softmax denominator, written
+    into out; the denominators into sums.  q [h, K, m], k, v [h, n, K] -> out [h, m, K], sums [h, m]
 
-    The scores are taken transposed, keys down and queries across ([h, n, m]), and normalised late.
+    The scores are taken transposed, keys down and queries across ([h, n, m]), and normalised late: the caller
+    divides out by sums (``kernels.divide_heads_``).
     """
     p = k @ q  # [h, n_key, m] scores, transposed
-    sums = kernels.exp_columns_(p)  # p: unnormalised softmax weights; sums [h, m]
-    np.matmul(p.transpose(0, 2, 1), v, out=out)
-    out /= sums[:, :, None]
-    return out
+    kernels.exp_columns_(p, sums)  # p: unnormalised softmax weights
+    return np.matmul(p.transpose(0, 2, 1), v, out=out)
 
 
 # Layers run on blocks of about 1,024 rows: the feed-forward's [rows, F] activations (6 MB for F = 1536) are then
@@ -268,6 +272,7 @@ def first_token_layer(lw: FusedLayer, x: np.ndarray, batch: PackedBatch, blocks:
     q = product_(first, lw.qkv_w[:, :d], np.empty_like(first))  # [B, D], already scaled by 1/sqrt K
     q += lw.qkv_b[:d]
     context = np.empty_like(first)  # [B, D]
+    sums = np.empty((heads, first.shape[0]), np.float32)  # [H, B] softmax denominators
     i = 0  # the sequence
     for start, end, spans in blocks:
         kv_block = product_(x[start:end], lw.qkv_w[:, d:], np.empty((end - start, 2 * d), np.float32))  # keys | values
@@ -275,8 +280,9 @@ def first_token_layer(lw: FusedLayer, x: np.ndarray, batch: PackedBatch, blocks:
         for s, e in spans:
             kv_i = kv_block[s:e].reshape(e - s, 2, heads, k_size)
             attend_(q[i].reshape(heads, k_size, 1), kv_i[:, 0].transpose(1, 0, 2), kv_i[:, 1].transpose(1, 0, 2),
-                    context[i].reshape(heads, 1, k_size), kernels)
+                    context[i].reshape(heads, 1, k_size), sums[:, i:i + 1], kernels)
             i += 1
+    kernels.divide_heads_(context.reshape(-1, heads, k_size), sums)
     y, h = np.empty_like(first), np.empty((first.shape[0], lw.ff1_w.shape[1]), np.float32)  # [B, D], [B, F]
     return rows_after_attention_(lw, first, context, y, h, eps, kernels)
 
