@@ -125,3 +125,15 @@ def test_roberta_positions_skip_pad_tokens_inside_a_text():
     batch = PackedBatch(ids, np.array([0, 1, 2, 3, 4, 0, 1, 2, 3]), np.zeros(9, np.int64), [(0, 5), (5, 9)])
     assert position_rows(cfg, batch).tolist() == [2, 3, 1, 4, 5, 2, 1, 1, 3]
     assert reference.position_ids(cfg, ids[None, :5]).tolist() == [[2, 3, 1, 4, 5]]
+
+
+@pytest.mark.parametrize("rows", [[2, 3, 4, 5, 6, 2, 3, 4, 5], [2, 3, 1, 4, 5, 2, 1, 1, 3]],
+                         ids=["consecutive (a slice per sequence)", "a pad inside (gathered)"])
+def test_position_rows_add_what_gathering_them_adds(rows):
+    from minilm_np.model.packed import add_position_rows_
+    rng = np.random.default_rng(4)
+    table, x = rng.normal(0, 1, (8, 6)).astype(np.float32), rng.normal(0, 1, (9, 6)).astype(np.float32)
+    batch = PackedBatch(np.zeros(9, np.int64), np.array([0, 1, 2, 3, 4, 0, 1, 2, 3]), np.zeros(9, np.int64),
+                        [(0, 5), (5, 9)])
+    want = x + table[rows]
+    np.testing.assert_array_equal(add_position_rows_(x, table, np.array(rows), batch), want)
