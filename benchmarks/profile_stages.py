@@ -39,8 +39,8 @@ from minilm_np.model import packed  # noqa: E402
 # Each profiled line is put in the stage its text names (first match wins); None: a call of a profiled function.
 STAGES = ((None, ("first_token_layer(", "rows_after_attention_(")), ("products", ("@", "np.matmul(", "product_(")),
           ("attention", ("attention_(", "attend_(", "divide_heads_(")), ("GELU", ("gelu_(",)),
-          ("LayerNorm (+ residual and bias)", ("layer_norm_(",)), ("QKV bias", ("+=",)),
-          ("embeddings", ("w.word", "w.position", "w.token_type")))
+          ("LayerNorm (+ residual and bias)", ("layer_norm_(",)),
+          ("embeddings", ("w.word", "w.position", "w.token_type")), ("QKV bias", ("+=",)))
 
 
 ATTENTION_PRODUCTS = "attention: its two products"
