@@ -18,6 +18,7 @@ from .model import kernels as kernel_sets
 from .model.packed import PackedBatch, PackedModel, encode_packed
 from .text.tokenize import Tokenizer
 from .threads import worker_count
+from .validate import check_positive_int
 
 Progress = Callable[[int], None] | None
 
@@ -43,6 +44,16 @@ class Encoder:
     @property
     def max_length(self) -> int:
         return self.tokenizer.max_length
+
+    @property
+    def max_seq_length(self) -> int:
+        """sentence-transformers' name for ``max_length``, settable as there: texts are then truncated at the
+        new length, at most the model's positions."""
+        return self.tokenizer.max_length
+
+    @max_seq_length.setter
+    def max_seq_length(self, value: int) -> None:
+        set_max_length(self.tokenizer, value, self.config.max_tokens, "max_seq_length")
 
     def _run(self, sequences: list, rows_of: Callable[[np.ndarray, PackedBatch], np.ndarray], *, width: int,
              batch_size: int, progress: Progress, first_only: bool = False) -> np.ndarray:
@@ -104,6 +115,16 @@ def locate(name_or_path: str | os.PathLike, *, revision: str | None, cache_dir: 
     """(local directory, the name the model goes by) for a directory, a family size or a Hub id."""
     path = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
     return path, model_name(name_or_path, path)
+
+
+def set_max_length(tokenizer: Tokenizer, value: int, max_tokens: int, where: str) -> None:
+    """Truncate at ``value`` tokens from now on: at most ``max_tokens`` (the model's positions), with room for
+    a pair's special tokens and one of text."""
+    value = check_positive_int(value, where)
+    least = tokenizer.template.pair_specials + 1
+    if not least <= value <= max_tokens:
+        raise ValueError(f"{where}={value}: the model takes {least} to {max_tokens} tokens")
+    tokenizer.max_length = value
 
 
 def load(model_dir: Path, head: bool) -> tuple[Checkpoint, Tokenizer]:

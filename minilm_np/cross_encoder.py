@@ -8,7 +8,7 @@ import os
 import numpy as np
 
 from . import st_names
-from ._encoder import Encoder, Progress, load, locate, parts
+from ._encoder import Encoder, Progress, load, locate, parts, set_max_length
 from .checkpoint.family import DEFAULT_RERANKER
 from .checkpoint.load import Checkpoint
 from .explain.occlusion import Explanation, explanation, occlusions
@@ -27,8 +27,17 @@ ACTIVATIONS = (None, "sigmoid", "softmax")
 class CrossEncoder(Encoder):
     """A reranker: ``predict`` scores pairs, ``rank`` orders documents for one query."""
 
-    def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, name: str, threads: int | None = None,
-                 kernels: str = "numpy"):
+    def __init__(self, checkpoint: Checkpoint | str | os.PathLike = DEFAULT_RERANKER,
+                 tokenizer: Tokenizer | None = None, name: str | None = None, threads: int | None = None,
+                 kernels: str = "numpy", **loading):
+        """Loaded parts, as ``from_pretrained`` gives them; or, as sentence-transformers' ``CrossEncoder("name",
+        ...)``, a name or path with ``from_pretrained``'s keywords and sentence-transformers' constructor keywords
+        in ``loading`` (``st_names.read_init``; its ``max_length`` shortens the tokenizer's)."""
+        if not isinstance(checkpoint, Checkpoint):
+            checkpoint, tokenizer, name = _load(checkpoint, **st_names.read_init("CrossEncoder", loading))
+        elif loading or tokenizer is None or name is None:
+            raise TypeError("CrossEncoder(checkpoint, tokenizer, name) takes loaded parts; load a model by its name "
+                            "or path with CrossEncoder(name_or_path, ...) or CrossEncoder.from_pretrained(...)")
         if checkpoint.head is None:
             raise ValueError(f"{name}: a CrossEncoder needs a checkpoint loaded with its classifier head")
         super().__init__(checkpoint, tokenizer, name, threads, kernels)
@@ -44,9 +53,8 @@ class CrossEncoder(Encoder):
         ``kernels``: "numpy" (the default) or "numba": GELU, LayerNorm and the softmax as compiled loops, faster
         and within the same tolerances of the reference (``pip install "minilm-np[jit]"``).
         """
-        path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
-        checkpoint, tokenizer = load(path, head=True)
-        return cls(checkpoint, tokenizer, name, threads, kernels)
+        return cls(name_or_path, threads=threads, kernels=kernels, revision=revision, cache_dir=cache_dir,
+                   local_files_only=local_files_only)
 
     @property
     def num_labels(self) -> int:
@@ -205,3 +213,18 @@ def _activate(logits: np.ndarray, activation: str | None) -> np.ndarray:
     if activation == "softmax":
         return softmax(logits)
     return logits
+
+
+def _load(name_or_path: str | os.PathLike, *, revision: str | None = None, cache_dir: str | None = None,
+          local_files_only: bool | None = None, num_labels: int | None = None,
+          max_length: int | None = None) -> tuple[Checkpoint, Tokenizer, str]:
+    """A cross-encoder's parts from a directory or the Hub. ``num_labels``: what the caller expects (a
+    ValueError if the checkpoint has another count); ``max_length``: truncate pairs there instead."""
+    path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+    checkpoint, tokenizer = load(path, head=True)
+    if num_labels is not None and num_labels != checkpoint.config.num_labels:
+        raise ValueError(f"num_labels={num_labels}: {name} has {checkpoint.config.num_labels} label(s); minilm-np "
+                         f"does not build a new classifier head")
+    if max_length is not None:
+        set_max_length(tokenizer, max_length, checkpoint.config.max_tokens, "max_length")
+    return checkpoint, tokenizer, name

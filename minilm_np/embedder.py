@@ -25,8 +25,17 @@ from .validate import check_positive_int, check_text, check_texts
 class Embedder(Encoder):
     """Sentence embeddings: ``encode(texts)`` -> float32 [n, dim]."""
 
-    def __init__(self, checkpoint: Checkpoint, tokenizer: Tokenizer, pipeline: Pipeline, name: str,
-                 threads: int | None = None, truncate_dim: int | None = None, kernels: str = "numpy"):
+    def __init__(self, checkpoint: Checkpoint | str | os.PathLike = DEFAULT_EMBEDDER,
+                 tokenizer: Tokenizer | None = None, pipeline: Pipeline | None = None, name: str | None = None,
+                 threads: int | None = None, truncate_dim: int | None = None, kernels: str = "numpy", **loading):
+        """Loaded parts, as ``from_pretrained`` gives them; or, as sentence-transformers'
+        ``SentenceTransformer("name", ...)``, a name or path with ``from_pretrained``'s keywords and
+        sentence-transformers' constructor keywords in ``loading`` (``st_names.read_init``)."""
+        if not isinstance(checkpoint, Checkpoint):
+            checkpoint, tokenizer, pipeline, name = _load(checkpoint, **st_names.read_init("Embedder", loading))
+        elif loading or tokenizer is None or pipeline is None or name is None:
+            raise TypeError("Embedder(checkpoint, tokenizer, pipeline, name) takes loaded parts; load a model by "
+                            "its name or path with Embedder(name_or_path, ...) or Embedder.from_pretrained(...)")
         super().__init__(checkpoint, tokenizer, name, threads, kernels)
         width = self.config.hidden_size
         if pipeline.embedding_dimension not in (None, width):
@@ -55,13 +64,8 @@ class Embedder(Encoder):
         ``truncate_dim``: keep the first dimensions of every embedding (Matryoshka models), as
         sentence-transformers' ``truncate_dim``.
         """
-        path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
-        pipeline = read_pipeline(path)
-        note = plain_model_note(path)
-        if note:  # as sentence-transformers warns
-            warnings.warn(f"{name} {note}", stacklevel=2)
-        checkpoint, tokenizer = load(pipeline.transformer_dir, head=False)
-        return cls(checkpoint, tokenizer, pipeline, name, threads, truncate_dim, kernels)
+        return cls(name_or_path, threads=threads, truncate_dim=truncate_dim, kernels=kernels, revision=revision,
+                   cache_dir=cache_dir, local_files_only=local_files_only)
 
     @property
     def dim(self) -> int:
@@ -191,3 +195,15 @@ class Embedder(Encoder):
     def __repr__(self) -> str:
         return (f"Embedder({self.name!r}, {self.config.model_type}, layers={self.config.num_hidden_layers}, "
                 f"dim={self.dim}, pooling={self.pipeline.describe()}, max_length={self.max_length})")
+
+
+def _load(name_or_path: str | os.PathLike, *, revision: str | None = None, cache_dir: str | None = None,
+          local_files_only: bool | None = None, **overrides) -> tuple[Checkpoint, Tokenizer, Pipeline, str]:
+    """An embedding model's parts from a directory or the Hub; ``overrides``: ``Pipeline.overridden``'s."""
+    path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+    pipeline = read_pipeline(path).overridden(**overrides)
+    note = plain_model_note(path)
+    if note:  # as sentence-transformers warns
+        warnings.warn(f"{name} {note}", stacklevel=3)
+    checkpoint, tokenizer = load(pipeline.transformer_dir, head=False)
+    return checkpoint, tokenizer, pipeline, name

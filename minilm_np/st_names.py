@@ -1,6 +1,8 @@
 """sentence-transformers' keyword names, read in one place, so that code written for its ``encode``,
 ``predict`` and ``rank`` runs here unchanged: ``Embedder.encode`` (and ``encode_query``, ``encode_document``),
-``CrossEncoder.predict`` and ``CrossEncoder.rank`` take them beside their own.
+``CrossEncoder.predict`` and ``CrossEncoder.rank`` take them beside their own, and so do the constructors:
+``CrossEncoder("name", ...)`` and ``Embedder("name", ...)`` load as sentence-transformers' ``CrossEncoder`` and
+``SentenceTransformer`` do (``read_init``).
 
 Names and meanings are those of sentence-transformers 6.2 (``SentenceTransformer.encode``,
 ``CrossEncoder.predict`` / ``rank``) and of its earlier spellings (``activation_fct``, before 4.0; ``apply_softmax``
@@ -31,6 +33,14 @@ PREDICT = ("show_progress_bar", "activation_fn", "activation_fct", "apply_softma
            "convert_to_tensor", "device", "prompt_name", "prompt", "pool", "chunk_size")
 RANK = PREDICT + ("return_documents",)
 NAMES = {"encode": ENCODE, "predict": PREDICT, "rank": RANK}  # method -> the names it takes
+
+# The constructors' (sentence-transformers 6.2 and earlier spellings), beyond from_pretrained's own: LOADING.
+LOADING = ("revision", "cache_dir", "local_files_only")
+_INIT = ("cache_folder", "device", "trust_remote_code", "token", "use_auth_token", "modules", "model_kwargs",
+         "processor_kwargs", "tokenizer_kwargs", "config_kwargs", "model_card_data", "backend", "prompts",
+         "default_prompt_name")
+INIT = {"Embedder": LOADING + _INIT + ("similarity_fn_name",),
+        "CrossEncoder": LOADING + _INIT + ("num_labels", "max_length", "activation_fn", "keep_in_fp32_modules")}
 
 # activation_fn's torch module, by class name -> ``activation``
 ACTIVATION_MODULES = {"Sigmoid": "sigmoid", "Softmax": "softmax", "Identity": None}
@@ -63,9 +73,7 @@ def read(method: str, given: dict, *, num_labels: int = 1) -> Options:
                              ("prompt", None, prompts)):
         if name in given and given[name] != value:
             raise ValueError(f"{name}={given[name]!r}: {why}; only {name}={value!r} is accepted")
-    device = given.get("device")
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"device={device!r}: minilm-np runs on the CPU (device None or 'cpu')")
+    _check_device(given)
     return Options(normalize=bool(given["normalize_embeddings"]) if "normalize_embeddings" in given else KEEP,
                    activation=_activation(given, num_labels),
                    show_progress_bar=bool(given.get("show_progress_bar")),
@@ -101,6 +109,12 @@ def progress(options: Options, ours, items, desc: str, unit: str, *, single: boo
         yield update
 
 
+def _check_device(given: dict) -> None:
+    device = given.get("device")
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"device={device!r}: minilm-np runs on the CPU (device None or 'cpu')")
+
+
 def _activation(given: dict, num_labels: int):
     """``activation`` from activation_fn / activation_fct (a torch module) or apply_softmax; KEEP if neither."""
     activation = KEEP
@@ -116,3 +130,44 @@ def _activation(given: dict, num_labels: int):
     if given.get("apply_softmax") and num_labels > 1:  # one label: sentence-transformers leaves the logits be
         activation = "softmax"
     return activation
+
+
+def read_init(cls: str, given: dict) -> dict:
+    """The keywords a constructor given a name or path (``cls``: a key of INIT) passes on to its loading, in this
+    library's terms: ``revision``, ``cache_dir`` (sentence-transformers' ``cache_folder``), ``local_files_only``,
+    and what is applied once the model is loaded: an Embedder's ``prompts``, ``default_prompt_name`` and
+    ``similarity_fn_name``; a CrossEncoder's ``num_labels`` (checked) and ``max_length``."""
+    unknown = [name for name in given if name not in INIT[cls]]
+    if unknown:
+        raise TypeError(f"{cls}() got an unexpected keyword argument {unknown[0]!r}")
+    if "cache_folder" in given and "cache_dir" in given:
+        raise TypeError("give cache_dir= or sentence-transformers' cache_folder=, not both")
+    _check_device(given)
+    for name, accepted, why in (
+            ("trust_remote_code", (False,), "minilm-np runs no code from a model repository"),
+            ("token", (None, True, False), "set HF_TOKEN in the environment; huggingface_hub reads it"),
+            ("use_auth_token", (None, True, False), "set HF_TOKEN in the environment; huggingface_hub reads it"),
+            ("backend", ("torch",), "minilm-np is its own NumPy backend; leave backend= out"),
+            ("modules", (None,), "minilm-np builds the modules its directory's modules.json names"),
+            ("model_card_data", (None,), "minilm-np does not write model cards")):
+        if name in given and not any(given[name] is a for a in accepted):
+            raise ValueError(f"{name}={given[name]!r}: {why}")
+    fn = given.get("activation_fn")
+    if fn is not None and type(fn).__name__ != "Identity":  # predict's default here: the logits
+        raise ValueError(f"activation_fn={type(fn).__name__}: predict and rank give logits unless asked; pass "
+                         f"activation='sigmoid' or 'softmax' to them instead")
+    for name in ("model_kwargs", "processor_kwargs", "tokenizer_kwargs", "config_kwargs"):
+        if given.get(name):
+            raise ValueError(f"{name}={given[name]!r}: minilm-np loads float32 weights as its files give them; "
+                             f"none of transformers' loading options apply")
+    if cls == "CrossEncoder" and (given.get("prompts") or given.get("default_prompt_name") is not None):
+        raise ValueError("cross-encoder prompts are not supported")
+    ours = {name: given[name] for name in LOADING if name in given}
+    if "cache_folder" in given:
+        ours["cache_dir"] = given["cache_folder"]
+    keep = ("num_labels", "max_length") if cls == "CrossEncoder" else ("prompts", "default_prompt_name",
+                                                                      "similarity_fn_name")
+    ours.update((name, given[name]) for name in keep if given.get(name) is not None)
+    if "similarity_fn_name" in ours:  # sentence-transformers' SimilarityFunction is a str enum
+        ours["similarity_fn_name"] = getattr(ours["similarity_fn_name"], "value", ours["similarity_fn_name"])
+    return ours

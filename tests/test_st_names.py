@@ -1,7 +1,7 @@
-"""What code written for sentence-transformers calls: its keyword names (minilm_np/st_names.py) and
-``similarity``. The calls sentence-transformers made to produce the committed references (reference/st_api.npz,
-``python -m weights_tools make-st-api-reference``; and the tiny models' references), made here with the same
-keywords, give the same numbers; what cannot be honoured is a ValueError naming it."""
+"""What code written for sentence-transformers calls: its keyword names (minilm_np/st_names.py), its
+constructors' and ``similarity``. The calls sentence-transformers made to produce the committed references
+(reference/st_api.npz, ``python -m weights_tools make-st-api-reference``; and the tiny models' references), made
+here with the same keywords, give the same numbers; what cannot be honoured is a ValueError naming it."""
 
 from __future__ import annotations
 
@@ -29,6 +29,10 @@ class Softmax:
 
 class Tanh:
     """A torch activation minilm-np does not apply."""
+
+
+class Identity:
+    """Stands in for torch.nn.Identity: the logits, predict's default here."""
 
 
 def ref(name: str):
@@ -150,3 +154,63 @@ def test_misuse_is_a_type_error(tiny_embedder, tiny_cross_encoder, cities):
         tiny_embedder.encode(TEXTS, "query")  # sentence-transformers 3+: encode(sentences, prompt_name, ...)
     with pytest.raises(ValueError, match="cross-encoder prompts"):
         tiny_cross_encoder.predict(PAIRS, prompt_name="query")
+
+
+def test_the_constructors_load_by_name_as_sentence_transformers_does(tmp_path):
+    """CrossEncoder("...") and Embedder("...") (sentence-transformers' SentenceTransformer("...")) with its
+    constructor keywords, against what its own constructors gave with the same ones."""
+    r = ref("st_api")
+    short = CrossEncoder(str(MODELS / "tiny-ce-1"), device="cpu", local_files_only=True, max_length=12,
+                         activation_fn=Identity(), backend="torch", trust_remote_code=False, num_labels=1)
+    assert short.max_length == 12 and short.max_seq_length == 12
+    np.testing.assert_allclose(short.predict(PAIRS), r["ce1_max_length_12"], atol=1e-6, rtol=0)
+    prompted = Embedder(str(MODELS / "tiny-embedder"), device="cpu", local_files_only=True,
+                        prompts={"query": "query: "}, default_prompt_name="query")
+    assert prompted.prompts["query"] == "query: "
+    np.testing.assert_allclose(prompted.encode(TEXTS), r["texts_default_prompt"], atol=1e-6, rtol=0)
+    plain = Embedder(MODELS / "tiny-embedder", cache_folder=str(tmp_path), similarity_fn_name="dot")
+    plain.max_seq_length = 8  # set after loading, as sentence-transformers' users do
+    np.testing.assert_allclose(plain.encode(TEXTS), r["texts_max_seq_length_8"], atol=1e-6, rtol=0)
+    assert plain.similarity_fn_name == "dot"
+    np.testing.assert_allclose(plain.similarity(r["a"], r["b"]), r["similarity_dot"], atol=1e-6, rtol=1e-6)
+    loaded = CrossEncoder.from_pretrained(MODELS / "tiny-ce-1")  # from loaded parts, as before
+    again = CrossEncoder(loaded.checkpoint, loaded.tokenizer, loaded.name)
+    np.testing.assert_array_equal(again.predict(PAIRS), loaded.predict(PAIRS))
+
+
+@pytest.mark.parametrize("cls, keywords, error, message", [
+    (CrossEncoder, {"num_labels": 3}, ValueError, "num_labels=3: .* has 1 label"),
+    (CrossEncoder, {"max_length": 65}, ValueError, "max_length=65: the model takes 4 to 64 tokens"),
+    (CrossEncoder, {"max_length": 0}, ValueError, "max_length must be positive"),
+    (CrossEncoder, {"activation_fn": Sigmoid()}, ValueError, "activation_fn=Sigmoid: .*activation='sigmoid'"),
+    (CrossEncoder, {"backend": "onnx"}, ValueError, "backend='onnx': minilm-np is its own NumPy backend"),
+    (CrossEncoder, {"trust_remote_code": True}, ValueError, "runs no code from a model repository"),
+    (CrossEncoder, {"token": "hf_x"}, ValueError, "set HF_TOKEN"),
+    (CrossEncoder, {"device": "cuda"}, ValueError, "runs on the CPU"),
+    (CrossEncoder, {"model_kwargs": {"torch_dtype": "float16"}}, ValueError, "model_kwargs="),
+    (CrossEncoder, {"prompts": {"query": "q: "}}, ValueError, "cross-encoder prompts are not supported"),
+    (CrossEncoder, {"cache_folder": "a", "cache_dir": "b"}, TypeError, "not both"),
+    (CrossEncoder, {"truncate_dim": 8}, TypeError, "unexpected keyword argument 'truncate_dim'"),
+    (Embedder, {"similarity_fn_name": "cos"}, ValueError, "similarity_fn_name must be one of cosine"),
+    (Embedder, {"default_prompt_name": "passage"}, ValueError, "default_prompt_name 'passage' is not one of"),
+    (Embedder, {"prompts": {"query": 1}}, ValueError, "prompts must map names to strings"),
+    (Embedder, {"modules": []}, ValueError, r"modules=\[\]: minilm-np builds the modules"),
+    (Embedder, {"num_labels": 1}, TypeError, "unexpected keyword argument 'num_labels'"),
+])
+def test_constructor_keywords_that_cannot_be_honoured(cls, keywords, error, message):
+    model = MODELS / ("tiny-ce-1" if cls is CrossEncoder else "tiny-embedder")
+    with pytest.raises(error, match=message):
+        cls(model, **keywords)
+
+
+def test_loaded_parts_and_max_seq_length_misuse(tiny_cross_encoder):
+    with pytest.raises(TypeError, match=r"takes loaded parts; load a model by its name or path"):
+        CrossEncoder(tiny_cross_encoder.checkpoint)
+    with pytest.raises(TypeError, match=r"takes loaded parts"):
+        CrossEncoder(tiny_cross_encoder.checkpoint, tiny_cross_encoder.tokenizer, "x", max_length=12)
+    model = CrossEncoder(MODELS / "tiny-ce-1")
+    with pytest.raises(ValueError, match="max_seq_length=3: the model takes 4 to 64 tokens"):
+        model.max_seq_length = 3
+    with pytest.raises(ValueError, match="max_seq_length must be an int, got str"):
+        model.max_seq_length = "32"
+    assert model.max_seq_length == 64

@@ -7,12 +7,16 @@ On the tiny fixture models (tests/fixtures/models) and inputs (reference/tiny_in
     seeded float32 vectors with a zero row among them, and on the tiny embedder's own embeddings;
   * ``CrossEncoder.predict(pairs, apply_softmax=True)`` on the three-label tiny-ce-3, and on the one-label
     tiny-ce-1 (whose default activation_fn in sentence-transformers is Sigmoid);
-  * ``CrossEncoder.rank(query, passages, return_documents=False)`` on tiny-ce-1.
+  * ``CrossEncoder.rank(query, passages, return_documents=False)`` on tiny-ce-1;
+  * what the constructors take: ``CrossEncoder(tiny-ce-1, max_length=12, activation_fn=Identity())``'s logits,
+    ``SentenceTransformer(tiny-embedder, prompts={"query": "query: "}, default_prompt_name="query")``'s
+    embeddings, and the embedder's with ``max_seq_length = 8`` set after loading.
 
 Writes, under tests/fixtures/reference:
   st_api.npz   a [5, 16], b [4, 16] (the seeded vectors; a's row 2 is zero), similarity_<fn> [5, 4] for each
                function; texts_similarity [n, n] (cosine of the embedder's vectors of the tiny texts);
-               ce3_apply_softmax [pairs, 3], ce1_apply_softmax [pairs]; rank_ids [k], rank_scores [k]
+               ce3_apply_softmax [pairs, 3], ce1_apply_softmax [pairs]; rank_ids [k], rank_scores [k];
+               ce1_max_length_12 [pairs]; texts_default_prompt [n, 32]; texts_max_seq_length_8 [n, 32]
   st_api.json  the rank's query, the results' keys, each model's activation_fn, the versions
 Needs sentence-transformers (torch).
 """
@@ -64,6 +68,14 @@ def main(argv: list[str] | None = None) -> int:
     ranked = ce1.rank(RANK_QUERY, passages, return_documents=False)
     arrays["rank_ids"] = np.array([r["corpus_id"] for r in ranked], np.int64)
     arrays["rank_scores"] = np.array([r["score"] for r in ranked], np.float32)
+    short = CrossEncoder(str(models / "tiny-ce-1"), device="cpu", local_files_only=True, max_length=12,
+                         activation_fn=torch.nn.Identity())
+    arrays["ce1_max_length_12"] = np.asarray(short.predict(pairs), np.float32)
+    prompted = SentenceTransformer(str(models / "tiny-embedder"), device="cpu", local_files_only=True,
+                                   prompts={"query": "query: "}, default_prompt_name="query")
+    arrays["texts_default_prompt"] = prompted.encode(texts, convert_to_numpy=True)
+    st.max_seq_length = 8
+    arrays["texts_max_seq_length_8"] = st.encode(texts, convert_to_numpy=True)
     save_npz(ref / "st_api.npz", arrays)
     write_json(ref / "st_api.json", {
         "what": "sentence-transformers' own calls with its keyword names (weights_tools/make_st_api_reference.py)",

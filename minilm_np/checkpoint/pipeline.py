@@ -16,7 +16,7 @@ sentence-transformers 6 writes (``sentence_transformers.base.modules.*``,
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -59,6 +59,22 @@ class Pipeline:
     @property
     def dense(self) -> tuple[Dense, ...]:
         return tuple(s for s in self.steps if isinstance(s, Dense))
+
+    def overridden(self, prompts: dict[str, str] | None = None, default_prompt_name: str | None = None,
+                   similarity_fn_name: str | None = None) -> "Pipeline":
+        """The same pipeline with what sentence-transformers' constructor takes over its files' settings: ``prompts``
+        added to the saved ones (a name in both takes the given text), the other two in place of the saved ones."""
+        if prompts is not None and (not isinstance(prompts, dict)
+                                    or not all(isinstance(k, str) and isinstance(v, str) for k, v in prompts.items())):
+            raise ValueError(f"prompts must map names to strings, got {prompts!r}")
+        merged = {**self.prompts, **(prompts or {})}
+        default = self.default_prompt_name if default_prompt_name is None else default_prompt_name
+        if default is not None and default not in merged:
+            raise ValueError(f"default_prompt_name {default!r} is not one of the prompts ({', '.join(merged)})")
+        similarity = similarity_fn_name or self.similarity_fn_name
+        if similarity not in SIMILARITIES:
+            raise ValueError(f"similarity_fn_name must be one of {', '.join(SIMILARITIES)}, got {similarity!r}")
+        return replace(self, prompts=merged, default_prompt_name=default, similarity_fn_name=similarity)
 
     def describe(self) -> str:
         """One line: pooling, Dense layers, Normalize."""
