@@ -158,15 +158,15 @@ def attention_(qkv: np.ndarray, spans, heads: int, out: np.ndarray, kernels: Ker
     for start, end in spans:
         n = end - start
         blk = qkv[start:end].reshape(n, 3, heads, k_size)
+        q = blk[:, 0].transpose(1, 2, 0)  # [H, K, n]
+        k, v = blk[:, 1].transpose(1, 0, 2), blk[:, 2].transpose(1, 0, 2)  # [H, n, K]
         ctx = out[start:end].reshape(n, heads, k_size)
+        context = ctx.transpose(1, 0, 2)  # [H, n, K], a view of out
         sums = np.empty((heads, n), np.float32)  # [H, n] each query's softmax denominator, per head
         group = max(1, min(heads, _SCORES_BYTES // (4 * n * n)))  # heads whose scores fit in cache
         for h in range(0, heads, group):
             hs = slice(h, h + group)
-            q = blk[:, 0, hs].transpose(1, 2, 0)  # [h, K, n]
-            k = blk[:, 1, hs].transpose(1, 0, 2)  # [h, n, K]
-            v = blk[:, 2, hs].transpose(1, 0, 2)  # [h, n, K]
-            attend_(q, k, v, ctx[:, hs].transpose(1, 0, 2), sums[hs], kernels)  # into [h, n, K], a view of out
+            attend_(q[hs], k[hs], v[hs], context[hs], sums[hs], kernels)
         kernels.divide_heads_(ctx, sums)
     return out
 
