@@ -10,7 +10,7 @@ Shapes use these letters in every module of the package:
     ops.py        linear, layer_norm, softmax, exact GELU
     reference.py  the plain padded BERT forward, one small function per stage: read this one
     packed.py     the same forward on packed real tokens, arranged for speed: this one runs
-    kernels.py    packed.py's element-wise stages (GELU, residual + LayerNorm, softmax's exp) by name
+    kernels.py    packed.py's element-wise stages (GELU, residual + LayerNorm, softmax's exp and division) by name
     fused.py      the same stages as compiled loops, kernels="numba" (the jit extra)
     heads.py      the classifier head, pooling, normalisation
 """
