@@ -110,10 +110,11 @@ def parts(sizes: list[int]) -> list[slice]:
     return [slice(part[0], part[-1] + 1) for part in cut] or [slice(0, 0)]
 
 
-def locate(name_or_path: str | os.PathLike, *, revision: str | None, cache_dir: str | None,
-           local_files_only: bool | None) -> tuple[Path, str]:
+def locate(name_or_path: str | os.PathLike, *, revision: str | None = None, cache_dir: str | None = None,
+           local_files_only: bool | None = None, token: str | bool | None = None) -> tuple[Path, str]:
     """(local directory, the name the model goes by) for a directory, a family size or a Hub id."""
-    path = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+    path = resolve(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                   token=token)
     return path, model_name(name_or_path, path)
 
 

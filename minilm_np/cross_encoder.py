@@ -46,15 +46,17 @@ class CrossEncoder(Encoder):
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_RERANKER, *, revision: str | None = None,
                         cache_dir: str | None = None, local_files_only: bool | None = None,
-                        threads: int | None = None, kernels: str = "numpy") -> "CrossEncoder":
+                        token: str | bool | None = None, threads: int | None = None,
+                        kernels: str = "numpy") -> "CrossEncoder":
         """A local directory, a Hub id, or a family size "L-2" | "L-4" | "L-6" | "L-12" | "TinyBERT-L-2".
 
+        ``token``: huggingface_hub's, for a private or gated repository (default: HF_TOKEN or the stored login).
         ``threads``: cores to use (default: all this process may use; 1 runs batches one at a time).
         ``kernels``: "numpy" (the default) or "numba": GELU, LayerNorm and the softmax as compiled loops, faster
         and within the same tolerances of the reference (``pip install "minilm-np[jit]"``).
         """
         return cls(name_or_path, threads=threads, kernels=kernels, revision=revision, cache_dir=cache_dir,
-                   local_files_only=local_files_only)
+                   local_files_only=local_files_only, token=token)
 
     @property
     def num_labels(self) -> int:
@@ -215,12 +217,12 @@ def _activate(logits: np.ndarray, activation: str | None) -> np.ndarray:
     return logits
 
 
-def _load(name_or_path: str | os.PathLike, *, revision: str | None = None, cache_dir: str | None = None,
-          local_files_only: bool | None = None, num_labels: int | None = None,
-          max_length: int | None = None) -> tuple[Checkpoint, Tokenizer, str]:
-    """A cross-encoder's parts from a directory or the Hub. ``num_labels``: what the caller expects (a
-    ValueError if the checkpoint has another count); ``max_length``: truncate pairs there instead."""
-    path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
+def _load(name_or_path: str | os.PathLike, *, num_labels: int | None = None, max_length: int | None = None,
+          **hub) -> tuple[Checkpoint, Tokenizer, str]:
+    """A cross-encoder's parts from a directory or the Hub (``hub``: ``locate``'s keywords). ``num_labels``: what
+    the caller expects (a ValueError if the checkpoint has another count); ``max_length``: truncate pairs there
+    instead."""
+    path, name = locate(name_or_path, **hub)
     checkpoint, tokenizer = load(path, head=True)
     if num_labels is not None and num_labels != checkpoint.config.num_labels:
         raise ValueError(f"num_labels={num_labels}: {name} has {checkpoint.config.num_labels} label(s); minilm-np "

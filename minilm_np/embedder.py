@@ -54,10 +54,11 @@ class Embedder(Encoder):
     @classmethod
     def from_pretrained(cls, name_or_path: str | os.PathLike = DEFAULT_EMBEDDER, *, revision: str | None = None,
                         cache_dir: str | None = None, local_files_only: bool | None = None,
-                        threads: int | None = None, truncate_dim: int | None = None,
+                        token: str | bool | None = None, threads: int | None = None, truncate_dim: int | None = None,
                         kernels: str = "numpy") -> "Embedder":
         """A sentence-transformers directory (or a bare model directory: mean pooling), or a Hub id.
 
+        ``token``: huggingface_hub's, for a private or gated repository (default: HF_TOKEN or the stored login).
         ``threads``: cores to use (default: all this process may use; 1 runs batches one at a time).
         ``kernels``: "numpy" (the default) or "numba": GELU, LayerNorm and the softmax as compiled loops, faster
         and within the same tolerances of the reference (``pip install "minilm-np[jit]"``).
@@ -65,7 +66,7 @@ class Embedder(Encoder):
         sentence-transformers' ``truncate_dim``.
         """
         return cls(name_or_path, threads=threads, truncate_dim=truncate_dim, kernels=kernels, revision=revision,
-                   cache_dir=cache_dir, local_files_only=local_files_only)
+                   cache_dir=cache_dir, local_files_only=local_files_only, token=token)
 
     @property
     def dim(self) -> int:
@@ -197,11 +198,13 @@ class Embedder(Encoder):
                 f"dim={self.dim}, pooling={self.pipeline.describe()}, max_length={self.max_length})")
 
 
-def _load(name_or_path: str | os.PathLike, *, revision: str | None = None, cache_dir: str | None = None,
-          local_files_only: bool | None = None, **overrides) -> tuple[Checkpoint, Tokenizer, Pipeline, str]:
-    """An embedding model's parts from a directory or the Hub; ``overrides``: ``Pipeline.overridden``'s."""
-    path, name = locate(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only)
-    pipeline = read_pipeline(path).overridden(**overrides)
+def _load(name_or_path: str | os.PathLike, *, prompts: dict[str, str] | None = None,
+          default_prompt_name: str | None = None, similarity_fn_name: str | None = None,
+          **hub) -> tuple[Checkpoint, Tokenizer, Pipeline, str]:
+    """An embedding model's parts from a directory or the Hub (``hub``: ``locate``'s keywords), with
+    sentence-transformers' constructor settings over the files' (``Pipeline.overridden``)."""
+    path, name = locate(name_or_path, **hub)
+    pipeline = read_pipeline(path).overridden(prompts, default_prompt_name, similarity_fn_name)
     note = plain_model_note(path)
     if note:  # as sentence-transformers warns
         warnings.warn(f"{name} {note}", stacklevel=3)

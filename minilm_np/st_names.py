@@ -35,8 +35,9 @@ RANK = PREDICT + ("return_documents",)
 NAMES = {"encode": ENCODE, "predict": PREDICT, "rank": RANK}  # method -> the names it takes
 
 # The constructors' (sentence-transformers 6.2 and earlier spellings), beyond from_pretrained's own: LOADING.
-LOADING = ("revision", "cache_dir", "local_files_only")
-_INIT = ("cache_folder", "device", "trust_remote_code", "token", "use_auth_token", "modules", "model_kwargs",
+LOADING = ("revision", "cache_dir", "local_files_only", "token")
+RENAMED = {"cache_folder": "cache_dir", "use_auth_token": "token"}  # sentence-transformers' name -> ours
+_INIT = ("cache_folder", "device", "trust_remote_code", "use_auth_token", "modules", "model_kwargs",
          "processor_kwargs", "tokenizer_kwargs", "config_kwargs", "model_card_data", "backend", "prompts",
          "default_prompt_name")
 INIT = {"Embedder": LOADING + _INIT + ("similarity_fn_name",),
@@ -134,19 +135,31 @@ def _activation(given: dict, num_labels: int):
 
 def read_init(cls: str, given: dict) -> dict:
     """The keywords a constructor given a name or path (``cls``: a key of INIT) passes on to its loading, in this
-    library's terms: ``revision``, ``cache_dir`` (sentence-transformers' ``cache_folder``), ``local_files_only``,
-    and what is applied once the model is loaded: an Embedder's ``prompts``, ``default_prompt_name`` and
-    ``similarity_fn_name``; a CrossEncoder's ``num_labels`` (checked) and ``max_length``."""
+    library's terms: ``revision``, ``cache_dir``, ``local_files_only``, ``token`` (sentence-transformers' own
+    spellings too: RENAMED), and what is applied once the model is loaded: an Embedder's ``prompts``,
+    ``default_prompt_name`` and ``similarity_fn_name``; a CrossEncoder's ``num_labels`` (checked) and
+    ``max_length``."""
     unknown = [name for name in given if name not in INIT[cls]]
     if unknown:
         raise TypeError(f"{cls}() got an unexpected keyword argument {unknown[0]!r}")
-    if "cache_folder" in given and "cache_dir" in given:
-        raise TypeError("give cache_dir= or sentence-transformers' cache_folder=, not both")
+    for theirs, ours in RENAMED.items():
+        if ours in given and theirs in given:
+            raise TypeError(f"give {ours}= or sentence-transformers' {theirs}=, not both")
+    _refuse_init(cls, given)
+    ours = {RENAMED.get(name, name): value for name, value in given.items() if name in LOADING or name in RENAMED}
+    keep = ("num_labels", "max_length") if cls == "CrossEncoder" else ("prompts", "default_prompt_name",
+                                                                      "similarity_fn_name")
+    ours.update((name, given[name]) for name in keep if given.get(name) is not None)
+    if "similarity_fn_name" in ours:  # sentence-transformers' SimilarityFunction is a str enum
+        ours["similarity_fn_name"] = getattr(ours["similarity_fn_name"], "value", ours["similarity_fn_name"])
+    return ours
+
+
+def _refuse_init(cls: str, given: dict) -> None:
+    """A ValueError for a constructor keyword whose value cannot be honoured here, saying what to do instead."""
     _check_device(given)
     for name, accepted, why in (
             ("trust_remote_code", (False,), "minilm-np runs no code from a model repository"),
-            ("token", (None, True, False), "set HF_TOKEN in the environment; huggingface_hub reads it"),
-            ("use_auth_token", (None, True, False), "set HF_TOKEN in the environment; huggingface_hub reads it"),
             ("backend", ("torch",), "minilm-np is its own NumPy backend; leave backend= out"),
             ("modules", (None,), "minilm-np builds the modules its directory's modules.json names"),
             ("model_card_data", (None,), "minilm-np does not write model cards")):
@@ -162,12 +175,3 @@ def read_init(cls: str, given: dict) -> dict:
                              f"none of transformers' loading options apply")
     if cls == "CrossEncoder" and (given.get("prompts") or given.get("default_prompt_name") is not None):
         raise ValueError("cross-encoder prompts are not supported")
-    ours = {name: given[name] for name in LOADING if name in given}
-    if "cache_folder" in given:
-        ours["cache_dir"] = given["cache_folder"]
-    keep = ("num_labels", "max_length") if cls == "CrossEncoder" else ("prompts", "default_prompt_name",
-                                                                      "similarity_fn_name")
-    ours.update((name, given[name]) for name in keep if given.get(name) is not None)
-    if "similarity_fn_name" in ours:  # sentence-transformers' SimilarityFunction is a str enum
-        ours["similarity_fn_name"] = getattr(ours["similarity_fn_name"], "value", ours["similarity_fn_name"])
-    return ours

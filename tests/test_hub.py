@@ -90,3 +90,23 @@ def test_local_paths(tmp_path):
 
 def test_default_embedder_comes_from_the_installed_package(minilm_dir):
     assert resolve("sentence-transformers/all-MiniLM-L6-v2") == minilm_dir
+
+
+@pytest.mark.parametrize("keywords", [{"token": "hf_secret"}, {"use_auth_token": "hf_secret"}])
+def test_a_token_goes_to_huggingface_hub(tmp_path, monkeypatch, keywords):
+    """sentence-transformers' token= (and its older use_auth_token=) reach the download, for a private or gated
+    repository; there is no Hub here, so huggingface_hub's download is replaced by one that records its call."""
+    import huggingface_hub
+
+    src = make_checkpoint(tmp_path / "src")
+    calls = []
+
+    def snapshot_download(repo_id, **kwargs):
+        calls.append((repo_id, kwargs.get("token")))
+        return str(src)
+
+    monkeypatch.setattr(huggingface_hub, "snapshot_download", snapshot_download)
+    ce = CrossEncoder("org/private-model", cache_dir=str(tmp_path / "cache"), local_files_only=False, **keywords)
+    assert calls == [("org/private-model", "hf_secret")] and ce.name == "org/private-model"
+    CrossEncoder.from_pretrained("org/private-model", token="hf_other", local_files_only=False)
+    assert calls[-1] == ("org/private-model", "hf_other")

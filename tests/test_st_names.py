@@ -185,7 +185,7 @@ def test_the_constructors_load_by_name_as_sentence_transformers_does(tmp_path):
     (CrossEncoder, {"activation_fn": Sigmoid()}, ValueError, "activation_fn=Sigmoid: .*activation='sigmoid'"),
     (CrossEncoder, {"backend": "onnx"}, ValueError, "backend='onnx': minilm-np is its own NumPy backend"),
     (CrossEncoder, {"trust_remote_code": True}, ValueError, "runs no code from a model repository"),
-    (CrossEncoder, {"token": "hf_x"}, ValueError, "set HF_TOKEN"),
+    (CrossEncoder, {"token": "hf_x", "use_auth_token": "hf_x"}, TypeError, "not both"),
     (CrossEncoder, {"device": "cuda"}, ValueError, "runs on the CPU"),
     (CrossEncoder, {"model_kwargs": {"torch_dtype": "float16"}}, ValueError, "model_kwargs="),
     (CrossEncoder, {"prompts": {"query": "q: "}}, ValueError, "cross-encoder prompts are not supported"),

