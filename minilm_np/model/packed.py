@@ -29,7 +29,8 @@ What changes, and what each change preserves:
     are read. The other rows' last-layer outputs are not computed at all.
 Nothing here is approximate: GELU is the exact erf form of ops.gelu, float32 throughout. The element-wise
 stages (GELU, residual + LayerNorm, the softmax's exp and division) are the model's ``kernels``: NumPy's by
-default, compiled loops on request (``kernels.py``). Every body of the family runs here (the embeddings differ, see ``position_rows`` and ``reference.embed``; the layers do not).
+default, compiled loops on request (``kernels.py``). Every body of the family runs here (the embeddings differ,
+see ``position_rows`` and ``reference.embed``; the layers do not).
 Shape letters as in ``minilm_np.model``.
 """
 
