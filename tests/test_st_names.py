@@ -191,7 +191,7 @@ def test_the_constructors_load_by_name_as_sentence_transformers_does(tmp_path):
     (CrossEncoder, {"prompts": {"query": "q: "}}, ValueError, "cross-encoder prompts are not supported"),
     (CrossEncoder, {"cache_folder": "a", "cache_dir": "b"}, TypeError, "not both"),
     (CrossEncoder, {"truncate_dim": 8}, TypeError, "unexpected keyword argument 'truncate_dim'"),
-    (Embedder, {"similarity_fn_name": "cos"}, ValueError, "similarity_fn_name must be one of cosine"),
+    (Embedder, {"similarity_fn_name": "cos"}, ValueError, "similarity_fn_name 'cos' is not one of cosine, dot"),
     (Embedder, {"default_prompt_name": "passage"}, ValueError, "default_prompt_name 'passage' is not one of"),
     (Embedder, {"prompts": {"query": 1}}, ValueError, "prompts must map names to strings"),
     (Embedder, {"modules": []}, ValueError, r"modules=\[\]: minilm-np builds the modules"),

@@ -69,11 +69,10 @@ class Pipeline:
             raise ValueError(f"prompts must map names to strings, got {prompts!r}")
         merged = {**self.prompts, **(prompts or {})}
         default = self.default_prompt_name if default_prompt_name is None else default_prompt_name
-        if default is not None and default not in merged:
-            raise ValueError(f"default_prompt_name {default!r} is not one of the prompts ({', '.join(merged)})")
         similarity = similarity_fn_name or self.similarity_fn_name
-        if similarity not in SIMILARITIES:
-            raise ValueError(f"similarity_fn_name must be one of {', '.join(SIMILARITIES)}, got {similarity!r}")
+        problem = _settings_problem(merged, default, similarity)
+        if problem:
+            raise ValueError(problem)
         return replace(self, prompts=merged, default_prompt_name=default, similarity_fn_name=similarity)
 
     def describe(self) -> str:
@@ -186,13 +185,21 @@ def _read_st_config(path: Path) -> tuple[dict[str, str], str | None, str]:
         raise ConfigError(f"{path}: prompts must map names to strings")
     prompts.update({str(k): v or "" for k, v in saved.items()})
     default = cfg.get("default_prompt_name") if isinstance(cfg, dict) else None
-    if default is not None and (not isinstance(default, str) or default not in prompts):
-        raise ConfigError(f"{path}: default_prompt_name {default!r} is not one of the prompts "
-                          f"({', '.join(prompts)})")
     similarity = (cfg.get("similarity_fn_name") if isinstance(cfg, dict) else None) or "cosine"
-    if similarity not in SIMILARITIES:
-        raise ConfigError(f"{path}: similarity_fn_name {similarity!r} is not one of {', '.join(SIMILARITIES)}")
+    problem = _settings_problem(prompts, default, similarity)
+    if problem:
+        raise ConfigError(f"{path}: {problem}")
     return prompts, default, similarity
+
+
+def _settings_problem(prompts: dict[str, str], default, similarity) -> str | None:
+    """What is wrong with a default_prompt_name and a similarity_fn_name beside these prompts, or None: the one
+    check for the files' settings (``_read_st_config``) and the constructor's (``Pipeline.overridden``)."""
+    if default is not None and (not isinstance(default, str) or default not in prompts):
+        return f"default_prompt_name {default!r} is not one of the prompts ({', '.join(prompts)})"
+    if similarity not in SIMILARITIES:
+        return f"similarity_fn_name {similarity!r} is not one of {', '.join(SIMILARITIES)}"
+    return None
 
 
 def _read_json(path: Path):
