@@ -55,8 +55,9 @@ class CrossEncoder(Encoder):
         ``kernels``: "numpy" (the default) or "numba": GELU, LayerNorm and the softmax as compiled loops, faster
         and within the same tolerances of the reference (``pip install "minilm-np[jit]"``).
         """
-        return cls(name_or_path, threads=threads, kernels=kernels, revision=revision, cache_dir=cache_dir,
-                   local_files_only=local_files_only, token=token)
+        loaded = _load(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                       token=token)
+        return cls(*loaded, threads=threads, kernels=kernels)
 
     @property
     def num_labels(self) -> int:

@@ -65,8 +65,9 @@ class Embedder(Encoder):
         ``truncate_dim``: keep the first dimensions of every embedding (Matryoshka models), as
         sentence-transformers' ``truncate_dim``.
         """
-        return cls(name_or_path, threads=threads, truncate_dim=truncate_dim, kernels=kernels, revision=revision,
-                   cache_dir=cache_dir, local_files_only=local_files_only, token=token)
+        loaded = _load(name_or_path, revision=revision, cache_dir=cache_dir, local_files_only=local_files_only,
+                       token=token)
+        return cls(*loaded, threads=threads, truncate_dim=truncate_dim, kernels=kernels)
 
     @property
     def dim(self) -> int:
@@ -207,6 +208,6 @@ def _load(name_or_path: str | os.PathLike, *, prompts: dict[str, str] | None = N
     pipeline = read_pipeline(path).overridden(prompts, default_prompt_name, similarity_fn_name)
     note = plain_model_note(path)
     if note:  # as sentence-transformers warns
-        warnings.warn(f"{name} {note}", stacklevel=3)
+        warnings.warn(f"{name} {note}", stacklevel=3)  # the caller of from_pretrained or of the constructor
     checkpoint, tokenizer = load(pipeline.transformer_dir, head=False)
     return checkpoint, tokenizer, pipeline, name

@@ -144,6 +144,9 @@ def test_only_a_directory_without_modules_json_is_warned_about(tmp_path, recwarn
     with pytest.warns(UserWarning, match="no modules.json") as caught:
         Embedder.from_pretrained(bare)
     assert "cross-encoder" not in str(caught[0].message)
+    with pytest.warns(UserWarning, match="no modules.json") as by_name:
+        Embedder(bare)  # as sentence-transformers' SentenceTransformer(...)
+    assert caught[0].filename == by_name[0].filename == __file__  # the warning points at the line that loaded
 
 
 def test_missing_weights_file_is_named(tmp_path):
