@@ -39,10 +39,10 @@ class HubError(ModelLoadError):
     """A Hub name could not be resolved to a local directory (offline, unknown, or no network).
 
     ``problem`` says what went wrong, ``repo_id`` names the model and ``advice`` says what to do: by default
-    ``HUB_ADVICE``, with ``how`` the way to pass a directory (from Python, ``from_pretrained``; a command
-    line names its option instead)."""
+    ``HUB_ADVICE``, with ``how`` the way to pass a directory (from Python, its path where the name was, for the
+    constructor and ``from_pretrained`` alike; a command line names its option instead)."""
 
-    def __init__(self, problem: str, repo_id: str, *, how: str = "from_pretrained('/path/to/model-dir')",
+    def __init__(self, problem: str, repo_id: str, *, how: str = "'/path/to/model-dir' where the name was",
                  advice: str | None = None):
         self.problem, self.repo_id = problem, repo_id
         self.advice = HUB_ADVICE.format(how=how, repo_id=repo_id) if advice is None else advice

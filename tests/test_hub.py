@@ -44,10 +44,13 @@ def test_offline_with_nothing_cached_fails_fast_naming_the_model(tmp_path, monke
     assert isinstance(e.value, ModelLoadError)
     # why it is offline, and no echo of huggingface_hub's advice to pass local_files_only=False
     assert "(HF_HUB_OFFLINE is set)" in msg and "local_files_only=False" not in msg
-    assert e.value.advice.startswith("Pass a local directory instead, e.g. from_pretrained(")
+    assert e.value.advice.startswith("Pass a local directory instead, e.g. '/path/to/model-dir' where the name was")
     assert e.value.repo_id == "cross-encoder/ms-marco-MiniLM-L-6-v2" and msg.startswith(e.value.problem)
     with pytest.raises(HubError, match=r"offline and not in the local cache \(local_files_only=True\)"):
         CrossEncoder.from_pretrained("L-6", cache_dir=str(tmp_path), local_files_only=True)
+    with pytest.raises(HubError, match="where the name was") as e:  # the constructor's call: no from_pretrained
+        CrossEncoder("L-6", cache_folder=str(tmp_path))
+    assert "from_pretrained" not in str(e.value)
 
 
 def test_no_network_fails_fast_without_retry_loops(tmp_path):
