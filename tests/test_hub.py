@@ -89,6 +89,9 @@ def test_local_paths(tmp_path):
         resolve(tmp_path / "file.txt")
     with pytest.raises(TypeError, match="must be a str or path, got int"):
         resolve(42)
+    for empty in ("", "  "):  # not the working directory, which Path("") is
+        with pytest.raises(ModelNotFoundError, match="model name or path is empty"):
+            resolve(empty)
 
 
 def test_default_embedder_comes_from_the_installed_package(minilm_dir):

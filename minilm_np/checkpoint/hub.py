@@ -29,6 +29,8 @@ def resolve(name_or_path: str | os.PathLike, *, revision: str | None = None, cac
     """
     if not isinstance(name_or_path, (str, os.PathLike)):
         raise TypeError(f"model name or path must be a str or path, got {type(name_or_path).__name__}")
+    if not str(name_or_path).strip():  # Path("") is the working directory
+        raise ModelNotFoundError("model name or path is empty: give a directory, a size like 'L-6' or a Hub id")
     path = Path(name_or_path).expanduser()
     if path.is_dir():
         return path
