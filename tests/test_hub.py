@@ -2,7 +2,7 @@ import time
 
 import pytest
 
-from minilm_np import CrossEncoder, HubError, ModelLoadError, ModelNotFoundError, models
+from minilm_np import CrossEncoder, HubError, ModelLoadError, ModelNotFoundError, WeightsError, models
 from minilm_np.checkpoint.family import hub_id_for
 from minilm_np.checkpoint.hub import resolve
 
@@ -92,6 +92,11 @@ def test_local_paths(tmp_path):
     for empty in ("", "  "):  # not the working directory, which Path("") is
         with pytest.raises(ModelNotFoundError, match="model name or path is empty"):
             resolve(empty)
+
+
+def test_an_embedders_checkpoint_given_to_the_cross_encoder_says_so(minilm_dir):
+    with pytest.raises(WeightsError, match="missing tensor.*no classification head.*loads with Embedder"):
+        CrossEncoder(minilm_dir)
 
 
 def test_default_embedder_comes_from_the_installed_package(minilm_dir):

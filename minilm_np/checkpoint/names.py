@@ -197,7 +197,13 @@ def arrange(tensors: dict[str, np.ndarray], config: BertConfig, head: bool,
     arrange them as float32 model arrays. ``head``: also the sequence classifier's head."""
     check = check_tensors(tensors, config, head)
     if not check.ok:
-        raise WeightsError(f"{source}: {check.describe()}")
+        table = TABLES[config.model_type].head
+        labels = {table["classifier_w"][0], table["classifier_b"][0]}  # the layer to the labels
+        headless = (head and labels <= set(check.missing) <= {name for name, _ in table.values()}
+                    and not check.misshaped)  # the head missing (a BERT embedder may keep its pooler), nothing else
+        hint = (": the checkpoint has no classification head, which a cross-encoder needs (a sentence embedder's "
+                "checkpoint loads with Embedder)") if headless else ""
+        raise WeightsError(f"{source}: {check.describe()}{hint}")
     if check.unexpected:  # as transformers warns of weights "not used when initializing" the model
         shown = ", ".join(check.unexpected[:4]) + (", ..." if len(check.unexpected) > 4 else "")
         warnings.warn(f"{source}: {len(check.unexpected)} tensor(s) that the config does not describe were left "
