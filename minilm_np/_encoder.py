@@ -43,12 +43,17 @@ class Encoder:
 
     @property
     def max_length(self) -> int:
+        """Tokens a text (or a pair) is truncated at; settable: texts are then truncated at the new length, at
+        most the model's positions."""
         return self.tokenizer.max_length
+
+    @max_length.setter
+    def max_length(self, value: int) -> None:
+        set_max_length(self.tokenizer, value, self.config.max_tokens, "max_length")
 
     @property
     def max_seq_length(self) -> int:
-        """sentence-transformers' name for ``max_length``, settable as there: texts are then truncated at the
-        new length, at most the model's positions."""
+        """sentence-transformers' name for ``max_length`` (its CrossEncoder takes both), settable as there."""
         return self.tokenizer.max_length
 
     @max_seq_length.setter

@@ -214,3 +214,8 @@ def test_loaded_parts_and_max_seq_length_misuse(tiny_cross_encoder):
     with pytest.raises(ValueError, match="max_seq_length must be an int, got str"):
         model.max_seq_length = "32"
     assert model.max_seq_length == 64
+    with pytest.raises(ValueError, match="max_length=65: the model takes 4 to 64 tokens"):
+        model.max_length = 65
+    model.max_length = 12  # sentence-transformers' CrossEncoder keeps this older name settable too
+    assert model.max_seq_length == 12
+    np.testing.assert_allclose(model.predict(PAIRS), ref("st_api")["ce1_max_length_12"], atol=1e-6, rtol=0)
