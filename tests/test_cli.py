@@ -1,5 +1,6 @@
 """The CLI through ``main(argv)``: model-free with fake scorers patched in, then with real model files."""
 
+import io
 import json
 import os
 import shutil
@@ -440,6 +441,24 @@ def test_rank_takes_documents_from_arguments_and_a_file_together(capsys, fakes, 
                      "3": (2, "Paris is in France."), "4": (3, "Berlin people live here.")}
     code, _, err = run(capsys, "rank", "q", "d", "--frobnicate")
     assert code == 2 and "unrecognized arguments: --frobnicate" in err
+
+
+def test_a_file_named_dash_is_the_standard_input(capsys, fakes, tmp_path, monkeypatch):
+    docs = tmp_path / "docs.txt"
+    docs.write_text("Paris is in France.\n\nBerlin people live here.\n", encoding="utf-8")
+    _, from_file, _ = run(capsys, "rank", "berlin people", "First argument.", "--docs-file", str(docs), "--json")
+    monkeypatch.setattr("sys.stdin", io.StringIO(docs.read_text(encoding="utf-8")))
+    code, from_stdin, err = run(capsys, "rank", "berlin people", "First argument.", "--docs-file", "-", "--json")
+    assert code == 0, err
+    assert json.loads(from_stdin)["results"] == json.loads(from_file)["results"]
+    assert len(json.loads(from_stdin)["results"]) == 3
+    monkeypatch.setattr("sys.stdin", io.StringIO("\n  \n"))  # nothing but blank lines
+    code, _, err = run(capsys, "rank", "q", "--docs-file", "-")
+    assert code == 1 and "no documents to rank" in err
+    monkeypatch.setattr("sys.stdin", io.StringIO("one\ntwo\n"))
+    code, out, err = run(capsys, "embed", "--file", "-", "--json")
+    assert code == 0, err
+    assert [row["text"] for row in json.loads(out)["embeddings"]] == ["one", "two"]
 
 
 def test_rank_and_search_number_passages_alike(capsys, fakes, tmp_path):

@@ -25,6 +25,7 @@ from ..retrieval import AnnConfig, Shard, merge_indexes, two_stage_search, write
 from ..retrieval.corpus import gather_passages
 from ..retrieval.index import check_destination
 from ..retrieval.search import check_pool
+from ..text.passages import split_lines
 from ..validate import check_positive_int
 from .explain_view import explanation_lines
 from .output import clip, parts, plural, print_columns, print_hits, print_json, print_table, progress_bar
@@ -75,8 +76,9 @@ def models_command(args) -> int:
 
 
 def _texts_from(arguments: list[str], path, if_none: str) -> list[str]:
-    """The texts given on the command line, then one per line of the file at ``path`` (if any)."""
-    texts = list(arguments)
+    """The texts given on the command line, then one per line of the file at ``path`` (if any; "-": the
+    standard input)."""
+    texts, path = _with_stdin(arguments, path)
     if path:
         texts += read_corpus(path, split="lines").texts
     if not texts:
@@ -84,10 +86,19 @@ def _texts_from(arguments: list[str], path, if_none: str) -> list[str]:
     return texts
 
 
+def _with_stdin(arguments: list[str], path) -> tuple[list[str], str | None]:
+    """(texts, file): a file named "-" is the standard input, read now, its non-blank lines taken as more
+    texts given one by one (as a text file's lines are numbered on after the arguments)."""
+    if path != "-":
+        return list(arguments), path
+    return [*arguments, *split_lines(sys.stdin.read())], None
+
+
 def rank_command(args) -> int:
-    if not args.docs and not args.docs_file:
+    texts, path = _with_stdin(args.docs, args.docs_file)
+    if not texts and not path:
         raise ValueError("no documents to rank: give DOC arguments or --docs-file")
-    docs = gather_passages(args.docs, args.docs_file)  # ids "1", "2", ...: the numbering `search` uses
+    docs = gather_passages(texts, path)  # ids "1", "2", ...: the numbering `search` uses
     if args.top_k is not None:
         check_positive_int(args.top_k, "--top-k")
     ce = load_reranker(args.model, "--model", kernels=args.kernels)

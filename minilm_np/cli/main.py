@@ -106,7 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("docs", nargs="*", metavar="DOC",
                    help='documents, numbered 1, 2, ... in the order given (then those of --docs-file)')
     p.add_argument("--docs-file", help="more documents, one per line, numbered on from the DOC arguments "
-                                       "(or a .jsonl corpus: its own ids)")
+                                       "(or a .jsonl corpus: its own ids; -: the standard input)")
     p.add_argument("--model", "-m", default=DEFAULT_RERANKER, help=reranker_help)
     p.add_argument("--top-k", "-k", type=int, default=None, help="keep the best K (default: all)")
     p.add_argument("--activation", choices=ACTIVATION_NAMES, default="none",
@@ -118,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("embed", commands.embed_command, "sentence embeddings")
     p.add_argument("texts", nargs="*", metavar="TEXT")
-    p.add_argument("--file", "-f", help="more texts, one per line (or a .jsonl corpus)")
+    p.add_argument("--file", "-f", help="more texts, one per line (or a .jsonl corpus; -: the standard input)")
     p.add_argument("--model", "-m", default=DEFAULT_EMBEDDER, help=embedder_help)
     p.add_argument("--out", "-o", help="save the [n, dim] float32 matrix to this .npy file")
     p.add_argument("--no-normalize", action="store_true",
@@ -178,7 +178,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("inspect", commands.inspect_command, "show the batch a cross-encoder sees: tokens, type ids, mask")
     p.add_argument("query")
     p.add_argument("docs", nargs="*", metavar="DOC")
-    p.add_argument("--docs-file", help="more documents, one per line")
+    p.add_argument("--docs-file", help="more documents, one per line (-: the standard input)")
     p.add_argument("--model", "-m", default=DEFAULT_RERANKER, help=reranker_help)
     p.add_argument("--png", help='also draw the three arrays into this PNG (needs: pip install "minilm-np[plot]")')
     p.add_argument("--json", action="store_true", help="print JSON")
