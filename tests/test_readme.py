@@ -248,6 +248,25 @@ def test_the_large_corpora_section_runs_as_written(corpus_reader, ray_cluster, c
     assert len(namespace["hits"]) == len(namespace["exact"].hits) == 10
 
 
+def test_the_readmes_python_type_checks(tmp_path):
+    """The tour, the walkthrough's block and Large corpora's, through mypy against the package's annotations
+    (it ships py.typed): a signature that refuses what the README passes, or a return type that lacks what the
+    README reads, fails here. Left out: the framework and HTTP client examples, whose types are their
+    packages' (and take a minute to check)."""
+    api = pytest.importorskip("mypy.api", reason="mypy is in the test extra")
+    found = readme_sections()
+    files = {"tour": "\n".join(code for heading in TOUR for code in code_blocks(found[heading], "python")),
+             "walkthrough": code_blocks(found["## Walkthrough: ranking and search"], "python")[0]}
+    for i, code in enumerate(code_blocks(found[LARGE], "python")):
+        files[f"large_corpora_{i}"] = code
+    for name, code in files.items():
+        (tmp_path / f"{name}.py").write_text(code, encoding="utf-8")
+    out, err, status = api.run([*map(str, sorted(tmp_path.glob("*.py"))), "--follow-imports=silent",
+                                "--ignore-missing-imports", "--no-incremental", "--cache-dir", str(tmp_path / "cache")])
+    assert status == 0, out + err
+    assert len(files) >= 4 and "Success" in out
+
+
 # --------------------------------------------------------------------------------------------------
 # Checkpoint tools: each `python -m weights_tools` line, in order.
 # --------------------------------------------------------------------------------------------------

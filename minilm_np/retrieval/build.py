@@ -36,7 +36,7 @@ from .ann import AnnConfig
 from .index import EmbeddingIndex, load_index
 from .index_format import MANIFEST_FILE, IndexWriter, corpus_digest, read_manifest, verify_files
 from .corpus import as_passages
-from .scorers import Passages, Progress, TextEmbedder, check_corpus, check_is_embedder
+from .scorers import CorpusLike, Passages, Progress, TextEmbedder, check_corpus, check_is_embedder
 
 CHUNK = 4096  # passages per encode call (and rows copied at a time by a merge)
 
@@ -76,7 +76,7 @@ WHOLE = Shard(0, 1)
 # Building
 # --------------------------------------------------------------------------------------------------
 
-def write_index(directory: str | Path, embedder: TextEmbedder, corpus: Passages, *, shard: Shard | None = None,
+def write_index(directory: str | Path, embedder: TextEmbedder, corpus: CorpusLike, *, shard: Shard | None = None,
                 ann: AnnConfig | None = None, batch_size: int = 32, progress: Progress = None) -> EmbeddingIndex:
     """Embed ``corpus`` (or its ``shard``; a corpus as ``build_index`` takes it) into an index at ``directory``,
     with an ANN index if ``ann`` says which; returns it opened (``build_seconds`` set). An exception or a kill

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from ..text.passages import SPLIT_MODES, split_text
 from ..validate import lone_surrogate
+from .scorers import CorpusLike, Passages
 
 
 TITLE_SEPARATOR = " "  # BEIR's SentenceBERT default ``sep``
@@ -50,7 +51,7 @@ class Corpus:
         return len(self.texts)
 
 
-def corpus_from_texts(texts: list[str], ids: list[str] | None = None, *, source: str = "") -> Corpus:
+def corpus_from_texts(texts: Sequence[str], ids: Sequence[str] | None = None, *, source: str = "") -> Corpus:
     """A ``Corpus`` from in-memory texts (ids "1", "2", ... by default); empty texts are dropped."""
     if isinstance(texts, str):
         raise TypeError("texts must be a list of str, not a single str")
@@ -67,7 +68,7 @@ def corpus_from_texts(texts: list[str], ids: list[str] | None = None, *, source:
     return corpus
 
 
-def as_passages(corpus) -> "Corpus":
+def as_passages(corpus: CorpusLike) -> Passages:
     """What a retrieval function takes as its corpus: anything with ``ids`` and ``texts`` (a ``Corpus``, an
     ``EmbeddingIndex``) as it is; a list of str (ids "1", "2", ...) or of (id, text) pairs made into a
     ``Corpus`` by ``corpus_from_texts`` (so empty texts are dropped, their ids unused)."""

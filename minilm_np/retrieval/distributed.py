@@ -35,7 +35,7 @@ from .build import Shard, WHOLE, commit_shard, opened, shard_bounds
 from .corpus import as_passages
 from .index import EmbeddingIndex
 from .index_format import IndexWriter
-from .scorers import Passages, Progress, TextEmbedder
+from .scorers import CorpusLike, Progress, TextEmbedder
 
 EmbedderFactory = Callable[..., TextEmbedder]  # factory(threads=N) -> an embedder using N cores
 TASK_SIZE = 1024  # passages per Ray task: seconds of work each, so scheduling costs nothing
@@ -64,7 +64,7 @@ class _EmbedTask:
                 "embedder": np.full(len(vectors), self.embedder.name, dtype=object)}
 
 
-def write_index_on_ray(directory: str | Path, embedder_factory: EmbedderFactory, corpus: Passages, *,
+def write_index_on_ray(directory: str | Path, embedder_factory: EmbedderFactory, corpus: CorpusLike, *,
                        address: str | None = None, actors: int | None = None, cpus_per_actor: int = 2,
                        task_size: int = TASK_SIZE, batch_size: int = 32, shard: Shard | None = None,
                        ann: AnnConfig | None = None, progress: Progress = None) -> EmbeddingIndex:

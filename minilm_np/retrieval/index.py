@@ -32,7 +32,7 @@ from .index_format import (
     read_manifest,
     verify_files,
 )
-from .scorers import Passages, Progress, TextEmbedder, check_corpus, check_is_embedder
+from .scorers import CorpusLike, Progress, TextEmbedder, check_corpus, check_is_embedder
 
 META_FILE = "meta.json"  # version 1: every id and text in one JSON file beside embeddings.npy
 
@@ -92,7 +92,7 @@ def check_destination(directory: str | Path) -> Path:
     return directory
 
 
-def build_index(embedder: TextEmbedder, corpus: Passages, *, batch_size: int = 32,
+def build_index(embedder: TextEmbedder, corpus: CorpusLike, *, batch_size: int = 32,
                 progress: Progress = None) -> EmbeddingIndex:
     """Embed every passage of ``corpus`` (anything with ``ids`` and ``texts``, or a plain list of str or of
     (id, text) pairs: see ``corpus.as_passages``) into an index."""

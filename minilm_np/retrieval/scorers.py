@@ -29,9 +29,18 @@ class PairScorer(Protocol):
 
 
 class Passages(Protocol):
-    """A corpus: ``ids[i]`` names ``texts[i]`` (``Corpus``, ``EmbeddingIndex``)."""
-    ids: Sequence[str]
-    texts: Sequence[str]
+    """A corpus: ``ids[i]`` names ``texts[i]`` (``Corpus``, ``EmbeddingIndex``). Read-only here, so that a frozen
+    dataclass or a property meets it."""
+    @property
+    def ids(self) -> Sequence[str]: ...
+
+    @property
+    def texts(self) -> Sequence[str]: ...
+
+
+# What the retrieval functions take as a corpus: Passages, or a list of str (ids "1", "2", ...) or of (id, text)
+# pairs, made into a Corpus by ``corpus.as_passages``.
+CorpusLike = Passages | Sequence[str] | Sequence[tuple[str, str]]
 
 
 def check_corpus(corpus: Passages) -> None:

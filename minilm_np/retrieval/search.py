@@ -41,7 +41,7 @@ import numpy as np
 from ..validate import check_positive_int, check_query
 from .corpus import as_passages
 from .index import EmbeddingIndex, IndexMismatchError
-from .scorers import (PairScorer, Passages, Progress, TextEmbedder, check_corpus, check_is_embedder,
+from .scorers import (CorpusLike, PairScorer, Progress, TextEmbedder, check_corpus, check_is_embedder,
                       check_is_reranker)
 
 DEFAULT_TOP_N = 32
@@ -164,7 +164,7 @@ def nearest(index: EmbeddingIndex, query_vector: np.ndarray, k: int, *, exact: b
     return rows[top], scores[top]
 
 
-def rerank_search(reranker: PairScorer, corpus: Passages, query: str, *, top_k: int = DEFAULT_TOP_K,
+def rerank_search(reranker: PairScorer, corpus: CorpusLike, query: str, *, top_k: int = DEFAULT_TOP_K,
                   batch_size: int = 32, progress: Progress = None) -> SearchResult:
     """Score every passage of ``corpus`` (anything with ``ids`` and ``texts``, e.g. a ``Corpus`` or an
     ``EmbeddingIndex``, or a plain list of str or of (id, text) pairs: see ``corpus.as_passages``) against
