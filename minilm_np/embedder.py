@@ -16,7 +16,7 @@ from .checkpoint.load import Checkpoint, plain_model_note
 from .checkpoint.pipeline import Pipeline, read_pipeline
 from .errors import ConfigError
 from .explain.trace import Trace, trace_encoding
-from .model.heads import PRECISIONS, l2_normalize, pool, quantize_embeddings, similarity
+from .model.heads import PRECISIONS, l2_normalize, pool, quantize_embeddings, similarity, similarity_pairwise
 from .model.packed import PackedBatch
 from .text.tokenize import Tokenizer
 from .validate import check_positive_int, check_text, check_texts
@@ -154,6 +154,17 @@ class Embedder(Encoder):
         sentence-transformers' ``similarity`` (euclidean and manhattan negated: larger is closer).
         [n, dim], [m, dim] (or one [dim] each) -> float32 [n, m]"""
         return similarity(a, b, self.similarity_fn_name)
+
+    def similarity_pairwise(self, a, b) -> np.ndarray:
+        """Row i of ``a`` against row i of ``b`` by the model's ``similarity_fn_name``, as sentence-transformers'
+        ``similarity_pairwise``.  [n, dim], [n, dim] -> float32 [n]"""
+        return similarity_pairwise(a, b, self.similarity_fn_name)
+
+    def get_embedding_dimension(self) -> int:
+        """sentence-transformers' name for ``dim`` (the width after ``truncate_dim``)."""
+        return self.dim
+
+    get_sentence_embedding_dimension = get_embedding_dimension  # its name before sentence-transformers 6
 
     def _resolve_prompt(self, prompt: str | None, prompt_name: str | None) -> str | None:
         """sentence-transformers' rule: ``prompt`` wins, then ``prompt_name``, then the default prompt."""

@@ -1,7 +1,8 @@
 """What code written for sentence-transformers calls: its keyword names (minilm_np/st_names.py), its
-constructors' and ``similarity``. The calls sentence-transformers made to produce the committed references
-(reference/st_api.npz, ``python -m weights_tools make-st-api-reference``; and the tiny models' references), made
-here with the same keywords, give the same numbers; what cannot be honoured is a ValueError naming it."""
+constructors', ``similarity`` and ``similarity_pairwise``. The calls sentence-transformers made to produce the
+committed references (reference/st_api.npz, ``python -m weights_tools make-st-api-reference``; and the tiny
+models' references), made here with the same keywords, give the same numbers; what cannot be honoured is a
+ValueError naming it."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 
 from minilm_np import CrossEncoder, Embedder, progress
-from minilm_np.model.heads import SIMILARITIES, similarity
+from minilm_np.model.heads import SIMILARITIES, similarity, similarity_pairwise
 
 from helpers import MODELS, REFERENCE, pipeline_dir
 
@@ -89,6 +90,29 @@ def test_similarity_functions_match_sentence_transformers(function):
     r = ref("st_api")  # a's row 2 is zero: cosine 0 there, as torch's normalize makes it
     np.testing.assert_allclose(similarity(r["a"], r["b"], function), r[f"similarity_{function}"], rtol=1e-6,
                                atol=1e-6)
+
+
+@pytest.mark.parametrize("function", SIMILARITIES)
+def test_pairwise_similarity_matches_sentence_transformers(function):
+    r = ref("st_api")  # a[:4] against b, row by row; a's row 2 is zero
+    np.testing.assert_allclose(similarity_pairwise(r["a"][:4], r["b"], function), r[f"similarity_pairwise_{function}"],
+                               rtol=1e-6, atol=1e-6)
+    assert similarity_pairwise(r["a"][0], r["b"][0], function).shape == (1,)
+
+
+def test_embedder_pairwise_similarity_and_dimension(tiny_embedder, tmp_path):
+    vectors = tiny_embedder.encode(TEXTS)
+    np.testing.assert_allclose(tiny_embedder.similarity_pairwise(vectors, vectors[::-1]),
+                               np.diag(tiny_embedder.similarity(vectors, vectors[::-1])), atol=1e-6, rtol=0)
+    with pytest.raises(ValueError, match="a has 5 rows and b 4: pairwise similarity takes as many of each"):
+        tiny_embedder.similarity_pairwise(vectors[:5], vectors[:4])
+    with pytest.raises(ValueError, match="similarity function must be one of"):
+        similarity_pairwise(vectors, vectors, "cos")
+    dimension = json.loads((REFERENCE / "st_api.json").read_text(encoding="utf-8"))["embedding_dimension"]
+    assert tiny_embedder.get_embedding_dimension() == tiny_embedder.get_sentence_embedding_dimension() == \
+        dimension["as loaded"]
+    truncated = Embedder(MODELS / "tiny-embedder", truncate_dim=8)
+    assert truncated.get_embedding_dimension() == dimension["truncate_dim=8"] == truncated.encode(TEXTS[:1]).shape[1]
 
 
 def test_embedder_similarity(tiny_embedder, tmp_path):

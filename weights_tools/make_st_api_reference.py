@@ -4,7 +4,9 @@
 
 On the tiny fixture models (tests/fixtures/models) and inputs (reference/tiny_inputs.json):
   * ``SentenceTransformer.similarity`` with each ``similarity_fn_name`` (cosine, dot, euclidean, manhattan), on
-    seeded float32 vectors with a zero row among them, and on the tiny embedder's own embeddings;
+    seeded float32 vectors with a zero row among them, and on the tiny embedder's own embeddings; and
+    ``similarity_pairwise`` with each, on the first four of those vectors against the other four;
+  * ``get_embedding_dimension()`` of the tiny embedder, as loaded and with ``truncate_dim=8``;
   * ``CrossEncoder.predict(pairs, apply_softmax=True)`` on the three-label tiny-ce-3, and on the one-label
     tiny-ce-1 (whose default activation_fn in sentence-transformers is Sigmoid);
   * ``CrossEncoder.rank(query, passages, return_documents=False)`` on tiny-ce-1;
@@ -13,11 +15,13 @@ On the tiny fixture models (tests/fixtures/models) and inputs (reference/tiny_in
     embeddings, and the embedder's with ``max_seq_length = 8`` set after loading.
 
 Writes, under tests/fixtures/reference:
-  st_api.npz   a [5, 16], b [4, 16] (the seeded vectors; a's row 2 is zero), similarity_<fn> [5, 4] for each
-               function; texts_similarity [n, n] (cosine of the embedder's vectors of the tiny texts);
+  st_api.npz   a [5, 16], b [4, 16] (the seeded vectors; a's row 2 is zero), similarity_<fn> [5, 4] and
+               similarity_pairwise_<fn> [4] (a[:4] against b) for each function; texts_similarity [n, n]
+               (cosine of the embedder's vectors of the tiny texts);
                ce3_apply_softmax [pairs, 3], ce1_apply_softmax [pairs]; rank_ids [k], rank_scores [k];
                ce1_max_length_12 [pairs]; texts_default_prompt [n, 32]; texts_max_seq_length_8 [n, 32]
-  st_api.json  the rank's query, the results' keys, each model's activation_fn, the versions
+  st_api.json  the rank's query, the results' keys, each model's activation_fn, the embedder's dimensions, the
+               versions
 Needs sentence-transformers (torch).
 """
 
@@ -56,6 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     for fn in FUNCTIONS:
         st.similarity_fn_name = fn
         arrays[f"similarity_{fn}"] = st.similarity(a, b).numpy().astype(np.float32)
+        arrays[f"similarity_pairwise_{fn}"] = st.similarity_pairwise(a[:4], b).numpy().astype(np.float32)
     st.similarity_fn_name = "cosine"
     vectors = st.encode(texts, convert_to_numpy=True)
     arrays["texts_similarity"] = st.similarity(vectors, vectors).numpy().astype(np.float32)
@@ -76,12 +81,15 @@ def main(argv: list[str] | None = None) -> int:
     arrays["texts_default_prompt"] = prompted.encode(texts, convert_to_numpy=True)
     st.max_seq_length = 8
     arrays["texts_max_seq_length_8"] = st.encode(texts, convert_to_numpy=True)
+    truncated = SentenceTransformer(str(models / "tiny-embedder"), device="cpu", local_files_only=True, truncate_dim=8)
+    dimensions = {"as loaded": st.get_embedding_dimension(), "truncate_dim=8": truncated.get_embedding_dimension()}
     save_npz(ref / "st_api.npz", arrays)
     write_json(ref / "st_api.json", {
         "what": "sentence-transformers' own calls with its keyword names (weights_tools/make_st_api_reference.py)",
         "rank_query": RANK_QUERY, "rank_keys": sorted(ranked[0]),
         "activation_fn": {"tiny-ce-1": type(ce1.activation_fn).__name__,
                           "tiny-ce-3": type(ce3.activation_fn).__name__},
+        "embedding_dimension": dimensions,
         "versions": {"sentence-transformers": sentence_transformers.__version__, "torch": torch.__version__,
                      "numpy": np.__version__},
     })

@@ -130,11 +130,7 @@ def similarity(a, b, function: str = "cosine") -> np.ndarray:
     """Every row of ``a`` against every row of ``b``, as sentence-transformers' ``similarity``: cosine, dot
     product, or the euclidean or manhattan distance negated (larger is closer, for every function). A 1-D
     argument is one row; a zero row has cosine 0.  [n, d], [m, d] -> float32 [n, m]"""
-    if function not in SIMILARITIES:
-        raise ValueError(f"similarity function must be one of {', '.join(SIMILARITIES)}; got {function!r}")
-    a, b = (np.atleast_2d(_embeddings(x, name)).astype(np.float32) for x, name in ((a, "a"), (b, "b")))
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"a has {a.shape[1]} dimensions and b {b.shape[1]}: they must match")
+    a, b = _similarity_operands(a, b, function)
     if function == "cosine":
         return l2_normalize(a) @ l2_normalize(b).T
     if function == "dot":
@@ -146,6 +142,31 @@ def similarity(a, b, function: str = "cosine") -> np.ndarray:
         out[start:start + rows] = -(np.sqrt(np.einsum("rmd,rmd->rm", difference, difference))
                                     if function == "euclidean" else np.abs(difference).sum(axis=2))
     return out
+
+
+def similarity_pairwise(a, b, function: str = "cosine") -> np.ndarray:
+    """Row i of ``a`` against row i of ``b`` alone, by the same functions as ``similarity`` (sentence-transformers'
+    ``similarity_pairwise``).  [n, d], [n, d] -> float32 [n]"""
+    a, b = _similarity_operands(a, b, function)
+    if a.shape[0] != b.shape[0]:
+        raise ValueError(f"a has {a.shape[0]} rows and b {b.shape[0]}: pairwise similarity takes as many of each")
+    if function == "cosine":
+        return np.einsum("nd,nd->n", l2_normalize(a), l2_normalize(b))
+    if function == "dot":
+        return np.einsum("nd,nd->n", a, b)
+    difference = a - b  # [n, d]
+    return -(np.sqrt(np.einsum("nd,nd->n", difference, difference)) if function == "euclidean"
+             else np.abs(difference).sum(axis=1))
+
+
+def _similarity_operands(a, b, function: str) -> tuple[np.ndarray, np.ndarray]:
+    """``a`` and ``b`` as float32 [rows, d] of the same d (a 1-D argument is one row), for ``function``."""
+    if function not in SIMILARITIES:
+        raise ValueError(f"similarity function must be one of {', '.join(SIMILARITIES)}; got {function!r}")
+    a, b = (np.atleast_2d(_embeddings(x, name)).astype(np.float32) for x, name in ((a, "a"), (b, "b")))
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"a has {a.shape[1]} dimensions and b {b.shape[1]}: they must match")
+    return a, b
 
 
 PRECISIONS = ("float32", "int8", "uint8", "binary", "ubinary")
