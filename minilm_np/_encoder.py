@@ -8,6 +8,7 @@ import threading
 import weakref
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -18,9 +19,10 @@ from .model import kernels as kernel_sets
 from .model.packed import PackedBatch, PackedModel, encode_packed
 from .text.tokenize import Tokenizer
 from .threads import worker_count
-from .validate import check_positive_int
+from .validate import check_device, check_positive_int
 
 Progress = Callable[[int], None] | None
+_Model = TypeVar("_Model", bound="Encoder")  # a CrossEncoder or an Embedder, as called
 
 
 class Encoder:
@@ -40,6 +42,17 @@ class Encoder:
     def kernels(self) -> str:
         """The element-wise kernels the forward runs: "numpy" or "numba" (see ``minilm_np.model.kernels``)."""
         return self._model.kernels.name
+
+    @property
+    def device(self) -> str:
+        """Where the model runs, for code that asks as sentence-transformers' users do: always "cpu"."""
+        return "cpu"
+
+    def to(self: _Model, device) -> _Model:
+        """sentence-transformers' (torch's) ``model.to(device)``: this model, for "cpu"; another device is a
+        ValueError that says so."""
+        check_device(device)
+        return self
 
     @property
     def max_length(self) -> int:

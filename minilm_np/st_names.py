@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 from .progress import progress_bar
+from .validate import check_device
 
 # What a method takes, by sentence-transformers' name (its own names, batch_size, top_k, ..., are ours too).
 ENCODE = ("normalize_embeddings", "show_progress_bar", "convert_to_numpy", "convert_to_tensor", "device",
@@ -111,9 +112,7 @@ def progress(options: Options, ours, items, desc: str, unit: str, *, single: boo
 
 
 def _check_device(given: dict) -> None:
-    device = given.get("device")
-    if device is not None and str(device) != "cpu":
-        raise ValueError(f"device={device!r}: minilm-np runs on the CPU (device None or 'cpu')")
+    check_device(given.get("device"))
 
 
 def _activation(given: dict, num_labels: int):

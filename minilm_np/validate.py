@@ -69,6 +69,12 @@ def check_positive_int(value, where: str) -> int:
     return int(value)
 
 
+def check_device(device) -> None:
+    """None, "cpu" or torch's device("cpu"): the CPU, where this runs; anything else a ValueError."""
+    if device is not None and str(device) != "cpu":
+        raise ValueError(f"device={device!r}: minilm-np runs on the CPU (device None or 'cpu')")
+
+
 def check_query(query, where: str = "query") -> str:
     """A search query: a str with something in it besides whitespace."""
     check_text(query, where)

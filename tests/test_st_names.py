@@ -243,3 +243,19 @@ def test_loaded_parts_and_max_seq_length_misuse(tiny_cross_encoder):
     model.max_length = 12  # sentence-transformers' CrossEncoder keeps this older name settable too
     assert model.max_seq_length == 12
     np.testing.assert_allclose(model.predict(PAIRS), ref("st_api")["ce1_max_length_12"], atol=1e-6, rtol=0)
+
+
+class CpuDevice:
+    """Stands in for torch.device("cpu"), whose str is "cpu"."""
+
+    def __str__(self) -> str:
+        return "cpu"
+
+
+@pytest.mark.parametrize("cls", [CrossEncoder, Embedder])
+def test_device_and_to_as_sentence_transformers_code_uses_them(cls):
+    model = cls(MODELS / ("tiny-ce-1" if cls is CrossEncoder else "tiny-embedder"))
+    assert model.device == "cpu"
+    assert model.to("cpu") is model and model.to(CpuDevice()) is model  # model = SentenceTransformer(...).to(device)
+    with pytest.raises(ValueError, match="device='cuda': minilm-np runs on the CPU"):
+        model.to("cuda")
