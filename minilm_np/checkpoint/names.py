@@ -191,18 +191,22 @@ def check_tensors(tensors: dict[str, np.ndarray], config: BertConfig, head: bool
     return Check(missing, unexpected, misshaped, not_float)
 
 
+def _lacks_only_the_head(check: Check, config: BertConfig) -> bool:
+    """Whether what is wrong is the classification head alone, missing: its layer to the labels and perhaps the
+    layer before (a BERT embedder's checkpoint keeps its pooler)."""
+    table = TABLES[config.model_type].head
+    labels = {table["classifier_w"][0], table["classifier_b"][0]}
+    return labels <= set(check.missing) <= {name for name, _ in table.values()} and not check.misshaped
+
+
 def arrange(tensors: dict[str, np.ndarray], config: BertConfig, head: bool,
             source: str) -> tuple[BertWeights, ClassifierHead | None]:
     """Check ``tensors`` against the table (everything wrong reported at once, naming ``source``) and
     arrange them as float32 model arrays. ``head``: also the sequence classifier's head."""
     check = check_tensors(tensors, config, head)
     if not check.ok:
-        table = TABLES[config.model_type].head
-        labels = {table["classifier_w"][0], table["classifier_b"][0]}  # the layer to the labels
-        headless = (head and labels <= set(check.missing) <= {name for name, _ in table.values()}
-                    and not check.misshaped)  # the head missing (a BERT embedder may keep its pooler), nothing else
         hint = (": the checkpoint has no classification head, which a cross-encoder needs (a sentence embedder's "
-                "checkpoint loads with Embedder)") if headless else ""
+                "checkpoint loads with Embedder)") if head and _lacks_only_the_head(check, config) else ""
         raise WeightsError(f"{source}: {check.describe()}{hint}")
     if check.unexpected:  # as transformers warns of weights "not used when initializing" the model
         shown = ", ".join(check.unexpected[:4]) + (", ..." if len(check.unexpected) > 4 else "")
