@@ -75,7 +75,7 @@ def read(method: str, given: dict, *, num_labels: int = 1) -> Options:
                              ("prompt", None, prompts)):
         if name in given and given[name] != value:
             raise ValueError(f"{name}={given[name]!r}: {why}; only {name}={value!r} is accepted")
-    _check_device(given)
+    check_device(given.get("device"))
     return Options(normalize=bool(given["normalize_embeddings"]) if "normalize_embeddings" in given else KEEP,
                    activation=_activation(given, num_labels),
                    show_progress_bar=bool(given.get("show_progress_bar")),
@@ -109,10 +109,6 @@ def progress(options: Options, ours, items, desc: str, unit: str, *, single: boo
     total = 1 if single else len(items) if hasattr(items, "__len__") else None
     with progress_bar(True, total, desc, unit) as update:
         yield update
-
-
-def _check_device(given: dict) -> None:
-    check_device(given.get("device"))
 
 
 def _activation(given: dict, num_labels: int):
@@ -156,7 +152,7 @@ def read_init(cls: str, given: dict) -> dict:
 
 def _refuse_init(cls: str, given: dict) -> None:
     """A ValueError for a constructor keyword whose value cannot be honoured here, saying what to do instead."""
-    _check_device(given)
+    check_device(given.get("device"))
     for name, accepted, why in (
             ("trust_remote_code", (False,), "minilm-np runs no code from a model repository"),
             ("backend", ("torch",), "minilm-np is its own NumPy backend; leave backend= out"),
